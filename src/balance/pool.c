@@ -128,6 +128,7 @@ static struct pool_table *table_build(struct pool *p)
     if (t == NULL)
         return NULL;
     t->opt = &p->opt;
+    t->n_total = (uint32_t)p->n;
     t->servers = calloc(p->n ? p->n : 1, sizeof *t->servers);
     t->weights = calloc(p->n ? p->n : 1, sizeof *t->weights);
     if (t->servers == NULL || t->weights == NULL)
@@ -185,16 +186,21 @@ static int rebuild(struct pool *p)
         pthread_mutex_lock(&p->slock);
         for (size_t i = 0; i < p->n; i++)
             p->servers[i]->slot = UINT32_MAX;
+        for (size_t i = 0; i < p->nretired; i++)
+            p->retired[i]->slot = UINT32_MAX;
         for (uint32_t i = 0; i < t->n; i++)
             t->servers[i]->slot = i;
         old = atomic_exchange(&p->table, t);
+        /* pool_finish calls on_finish after active reached 0, both under slock: reap under
+         * it too, or a removed server could be freed between the two. */
+        reap_retired(p);
         pthread_mutex_unlock(&p->slock);
     } else {
         old = atomic_exchange(&p->table, t);
         wait_for_readers(p);
+        reap_retired(p);
     }
     table_free(p->st, old);
-    reap_retired(p);
     return 0;
 }
 
@@ -288,8 +294,7 @@ int pool_set_weight(struct pool *p, const char *name, unsigned weight)
     return err;
 }
 
-static int set_state_locked(struct pool *p, struct server *s, enum server_state st,
-                            uint64_t now_ns)
+static int set_state_locked(struct pool *p, struct server *s, enum server_state st, uint64_t now_ns)
 {
     if (st != SERVER_HEALTHY && st != SERVER_UNHEALTHY && st != SERVER_MAINTENANCE)
         return BAL_ESTATE;
@@ -312,8 +317,7 @@ int pool_set_state(struct pool *p, const char *name, enum server_state st, uint6
     return err;
 }
 
-int pool_set_server_state(struct pool *p, struct server *s, enum server_state st,
-                          uint64_t now_ns)
+int pool_set_server_state(struct pool *p, struct server *s, enum server_state st, uint64_t now_ns)
 {
     pthread_mutex_lock(&p->wlock);
     int err = set_state_locked(p, s, st, now_ns);
@@ -436,8 +440,8 @@ struct server *pool_pick(struct pool *p, const struct pick_request *r)
     return s;
 }
 
-void pool_finish(struct pool *p, struct server *s, enum server_outcome outcome,
-                 uint64_t latency_ns, uint64_t now_ns)
+void pool_finish(struct pool *p, struct server *s, enum server_outcome outcome, uint64_t latency_ns,
+                 uint64_t now_ns)
 {
     if (p->st->flags & STRATEGY_LOCKED) {
         pthread_mutex_lock(&p->slock);

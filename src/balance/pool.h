@@ -12,11 +12,11 @@
 struct pool;
 
 struct pool_options {
-    const char *strategy;       /* config name, e.g. "maglev"; NULL = round_robin */
-    double balance_factor;      /* bounded loads (hash strategies); 0 = off, else > 1 */
-    uint32_t vnodes;            /* consistent_hash points per unit of weight; 0 = 160 */
-    uint32_t maglev_size;       /* Maglev table size, a prime; 0 = 65537 */
-    uint64_t seed;              /* random, p2c, peak_ewma when a pick brings no rng; 0 = fixed */
+    const char *strategy;  /* config name, e.g. "maglev"; NULL = round_robin */
+    double balance_factor; /* bounded loads (hash strategies); 0 = off, else > 1 */
+    uint32_t vnodes;       /* consistent_hash points per unit of weight; 0 = 160 */
+    uint32_t maglev_size;  /* Maglev table size, a prime; 0 = 65537 */
+    uint64_t seed;         /* random, p2c, peak_ewma when a pick brings no rng; 0 = fixed */
 };
 
 /*
@@ -24,10 +24,10 @@ struct pool_options {
  * (client address, URI, header or cookie bytes) and the time are passed in.
  */
 struct pick_request {
-    const void *key;     /* hash strategies hash these bytes; may be NULL for others */
+    const void *key; /* hash strategies hash these bytes; may be NULL for others */
     size_t key_len;
-    uint64_t now_ns;     /* monotonic time, for peak_ewma's decay */
-    uint64_t *rng;       /* caller's (per-thread) random state; NULL = the pool's own */
+    uint64_t now_ns;               /* monotonic time, for peak_ewma's decay */
+    uint64_t *rng;                 /* caller's (per-thread) random state; NULL = the pool's own */
     struct server *const *exclude; /* servers already tried for this request (retries) */
     unsigned n_exclude;
 };
@@ -70,8 +70,7 @@ int pool_set_weight(struct pool *p, const char *name, unsigned weight);
 int pool_set_state(struct pool *p, const char *name, enum server_state st, uint64_t now_ns);
 
 /* Same as pool_set_state, for a server pointer the caller holds. */
-int pool_set_server_state(struct pool *p, struct server *s, enum server_state st,
-                          uint64_t now_ns);
+int pool_set_server_state(struct pool *p, struct server *s, enum server_state st, uint64_t now_ns);
 
 /*
  * Choose a server for one request and count it as active: the pick *takes* a connection
@@ -86,8 +85,8 @@ struct server *pool_pick(struct pool *p, const struct pick_request *r);
  * The request that pool_pick() gave `s` is over: active goes down, counters and latency
  * are recorded (see server_record). Call exactly once per successful pick.
  */
-void pool_finish(struct pool *p, struct server *s, enum server_outcome outcome,
-                 uint64_t latency_ns, uint64_t now_ns);
+void pool_finish(struct pool *p, struct server *s, enum server_outcome outcome, uint64_t latency_ns,
+                 uint64_t now_ns);
 
 /* Number of servers (all states), and the i-th in configuration order. Lock with pool_lock
  * when iterating while another thread may add or remove servers. */

@@ -142,8 +142,7 @@ static void swrr_free(void *data)
     free(w);
 }
 
-static struct server *swrr_pick(struct pool *p, struct pool_table *t,
-                                const struct pick_request *r)
+static struct server *swrr_pick(struct pool *p, struct pool_table *t, const struct pick_request *r)
 {
     const struct swrr *w = t->data;
     uint64_t pos = pool_next_counter(p);

@@ -61,9 +61,9 @@ struct server {
     _Atomic uint64_t failures;
 
     /* Latency, published for lock-free readers as double bits (0 = no sample yet). */
-    _Atomic uint64_t ewma_bits;      /* EWMA of response time, us, alpha 1/8 */
-    _Atomic uint64_t peak_bits;      /* peak-sensitive EWMA (Finagle), us */
-    _Atomic uint64_t peak_stamp_ns;  /* when peak_bits was last updated */
+    _Atomic uint64_t ewma_bits;     /* EWMA of response time, us, alpha 1/8 */
+    _Atomic uint64_t peak_bits;     /* peak-sensitive EWMA (Finagle), us */
+    _Atomic uint64_t peak_stamp_ns; /* when peak_bits was last updated */
 
     atomic_flag window_lock;
     uint32_t window_len, window_pos;

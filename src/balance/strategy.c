@@ -5,10 +5,30 @@
 
 extern const struct strategy strategy_round_robin;
 extern const struct strategy strategy_weighted_round_robin;
+extern const struct strategy strategy_ip_hash;
+extern const struct strategy strategy_url_hash;
+extern const struct strategy strategy_consistent_hash;
+extern const struct strategy strategy_maglev;
+extern const struct strategy strategy_least_connections;
+extern const struct strategy strategy_weighted_least_connections;
+extern const struct strategy strategy_least_response_time;
+extern const struct strategy strategy_random;
+extern const struct strategy strategy_power_of_two_choices;
+extern const struct strategy strategy_peak_ewma;
 
 const struct strategy *const strategy_all[] = {
     &strategy_round_robin,
     &strategy_weighted_round_robin,
+    &strategy_ip_hash,
+    &strategy_url_hash,
+    &strategy_consistent_hash,
+    &strategy_maglev,
+    &strategy_least_connections,
+    &strategy_weighted_least_connections,
+    &strategy_least_response_time,
+    &strategy_random,
+    &strategy_power_of_two_choices,
+    &strategy_peak_ewma,
     NULL,
 };
 

@@ -17,9 +17,11 @@
  * their data changes only under the pool's strategy lock).
  */
 struct pool_table {
-    uint32_t n;               /* eligible servers */
-    struct server **servers;  /* config order, or name order for STRATEGY_HASHED */
-    uint32_t *weights;        /* weight of servers[i] when the table was built */
+    uint32_t n;              /* eligible servers */
+    uint32_t n_total;        /* servers in the pool, eligible or not: sizes that must not
+                                flap with health (the Maglev table) follow this */
+    struct server **servers; /* config order, or name order for STRATEGY_HASHED */
+    uint32_t *weights;       /* weight of servers[i] when the table was built */
     uint64_t total_weight;
     uint32_t max_weight;
     const struct pool_options *opt; /* the pool's options, with defaults filled in */

@@ -38,9 +38,9 @@ static void test_bad_input_distinct_codes(void **state)
     assert_int_equal(pool_size(p), 1);
 
     /* Every code has its own message. */
-    int codes[] = {BAL_EWEIGHT,   BAL_EDUPLICATE, BAL_EEMPTY,    BAL_ESTRATEGY,
-                   BAL_ENAME,     BAL_EADDRESS,   BAL_ENOMEM,    BAL_ENOTFOUND,
-                   BAL_EFACTOR,   BAL_ESTATE,     BAL_ETABLESIZE};
+    int codes[] = {BAL_EWEIGHT, BAL_EDUPLICATE, BAL_EEMPTY,    BAL_ESTRATEGY,
+                   BAL_ENAME,   BAL_EADDRESS,   BAL_ENOMEM,    BAL_ENOTFOUND,
+                   BAL_EFACTOR, BAL_ESTATE,     BAL_ETABLESIZE};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)

@@ -23,9 +23,9 @@ static void test_split_address(void **state)
     assert_int_equal(server_split_address("backend.local:65535", host, sizeof host, &port), 0);
     assert_int_equal(port, 65535);
 
-    const char *bad[] = {"",        "127.0.0.1",     "127.0.0.1:",  "127.0.0.1:0",
-                         ":80",     "127.0.0.1:65536", "::1:80",    "[::1]80",
-                         "[::1:80", "[1.2.3.4]:80",  "a b:80",      "host:8x",
+    const char *bad[] = {"",        "127.0.0.1",       "127.0.0.1:", "127.0.0.1:0",
+                         ":80",     "127.0.0.1:65536", "::1:80",     "[::1]80",
+                         "[::1:80", "[1.2.3.4]:80",    "a b:80",     "host:8x",
                          "[]:80",   "host:-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(server_split_address(bad[i], host, sizeof host, &port), BAL_EADDRESS);
@@ -104,7 +104,7 @@ static void test_peak_ewma(void **state)
     const uint64_t sec = 1000000000ull;
     assert_int_equal(server_init(&s, "s1", "127.0.0.1:1", 1, 0, 0), 0);
     assert_true(server_peak_ewma_us(&s, 0) == 0);
-    server_record(&s, SERVER_SUCCESS, 1000000, 1 * sec); /* 1 ms */
+    server_record(&s, SERVER_SUCCESS, 1000000, 1 * sec);  /* 1 ms */
     server_record(&s, SERVER_SUCCESS, 50000000, 2 * sec); /* a 50 ms peak: taken at once */
     assert_true(server_peak_ewma_us(&s, 2 * sec) == 50000);
     /* 10 s later (one decay constant) it has fallen to about 1/e of the peak. */
