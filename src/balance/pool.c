@@ -43,6 +43,12 @@ struct pool {
     size_t nretired, retired_cap;
 };
 
+static void server_free(struct server *s)
+{
+    server_fini(s);
+    free(s);
+}
+
 static bool is_prime(uint32_t n)
 {
     if (n < 2)
@@ -100,9 +106,9 @@ void pool_destroy(struct pool *p)
         return;
     table_free(p->st, atomic_load(&p->table));
     for (size_t i = 0; i < p->n; i++)
-        free(p->servers[i]);
+        server_free(p->servers[i]);
     for (size_t i = 0; i < p->nretired; i++)
-        free(p->retired[i]);
+        server_free(p->retired[i]);
     free(p->servers);
     free(p->retired);
     pthread_mutex_destroy(&p->wlock);
@@ -169,7 +175,7 @@ static void reap_retired(struct pool *p)
     size_t kept = 0;
     for (size_t i = 0; i < p->nretired; i++) {
         if (atomic_load(&p->retired[i]->active) == 0)
-            free(p->retired[i]);
+            server_free(p->retired[i]);
         else
             p->retired[kept++] = p->retired[i];
     }

@@ -112,6 +112,12 @@ int server_init(struct server *s, const char *name, const char *address, unsigne
     return 0;
 }
 
+void server_fini(struct server *s)
+{
+    free(s->window);
+    s->window = NULL;
+}
+
 enum server_state server_state(const struct server *s)
 {
     int st = atomic_load_explicit(&s->state, memory_order_relaxed);
@@ -165,14 +171,13 @@ static void window_unlock(struct server *s)
     atomic_flag_clear_explicit(&s->window_lock, memory_order_release);
 }
 
-/* Finagle's peak EWMA: jump up to a slower sample at once, decay towards faster ones. */
+/* Finagle's peak EWMA: jump up to a slower sample at once; otherwise the value keeps
+ * decaying with time, so a past spike fades within a few decay constants. */
 static double peak_update(double old, uint64_t stamp, double sample, uint64_t now_ns)
 {
-    if (old == 0 || sample > old)
-        return sample;
     double dt = now_ns > stamp ? (double)(now_ns - stamp) : 0;
-    double w = exp(-dt / (double)SERVER_PEAK_DECAY_NS);
-    return old * w + sample * (1 - w);
+    double decayed = old * exp(-dt / (double)SERVER_PEAK_DECAY_NS);
+    return sample > decayed ? sample : decayed;
 }
 
 void server_record(struct server *s, enum server_outcome outcome, uint64_t latency_ns,
@@ -199,7 +204,13 @@ void server_record(struct server *s, enum server_outcome outcome, uint64_t laten
     atomic_store_explicit(&s->peak_bits, double_to_bits(peak), memory_order_relaxed);
     atomic_store_explicit(&s->peak_stamp_ns, now_ns, memory_order_relaxed);
 
+    if (s->window == NULL)
+        s->window = malloc(SERVER_WINDOW * sizeof *s->window); /* once per server */
     uint64_t w = latency_ns / 1000;
+    if (s->window == NULL) { /* no memory: statistics lose the window, nothing else */
+        window_unlock(s);
+        return;
+    }
     s->window[s->window_pos] = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
     s->window_pos = (s->window_pos + 1) % SERVER_WINDOW;
     if (s->window_len < SERVER_WINDOW)
@@ -228,7 +239,8 @@ void server_latency(struct server *s, struct server_latency *out)
     memset(out, 0, sizeof *out);
     window_lock(s);
     n = s->window_len;
-    memcpy(copy, s->window, n * sizeof copy[0]);
+    if (n)
+        memcpy(copy, s->window, n * sizeof copy[0]);
     window_unlock(s);
 
     out->ewma_us = server_ewma_us(s);

@@ -65,11 +65,14 @@ struct server {
     _Atomic uint64_t peak_bits;     /* peak-sensitive EWMA (Finagle), us */
     _Atomic uint64_t peak_stamp_ns; /* when peak_bits was last updated */
 
+    /* Kept out of line: picks compare servers' hot fields above, and 10k servers of 4 KiB
+     * each would not stay in cache. Allocated on the first recorded latency. */
     atomic_flag window_lock;
     uint32_t window_len, window_pos;
-    uint32_t window[SERVER_WINDOW]; /* microseconds, ring buffer */
+    uint32_t *window; /* SERVER_WINDOW samples in microseconds, ring buffer; or NULL */
 
-    uint32_t slot; /* index in the pool's server list; owned by the pool */
+    uint32_t slot; /* index in the current table (STRATEGY_LOCKED strategies only; UINT32_MAX
+                      when not in it); owned by the pool */
     void *user;    /* for the layer above (upstream connection pool); the library ignores it */
 };
 
@@ -85,6 +88,9 @@ int server_split_address(const char *address, char *host, size_t hostlen, uint16
  */
 int server_init(struct server *s, const char *name, const char *address, unsigned weight,
                 unsigned max_connections, uint64_t now_ns);
+
+/* Free what the server allocated (its latency window). The storage stays the caller's. */
+void server_fini(struct server *s);
 
 /* The state to show: the stored state, or SERVER_OVERLOADED for a healthy server at its limit. */
 enum server_state server_state(const struct server *s);
@@ -113,8 +119,9 @@ double server_ewma_us(const struct server *s);
 
 /*
  * Finagle's peak EWMA as of now_ns: the stored value decayed towards 0 with time constant
- * SERVER_PEAK_DECAY_NS since its last update, so a server that stopped answering slowly
- * regains traffic. 0 = no sample yet.
+ * SERVER_PEAK_DECAY_NS since its last update, so a server that was slow regains traffic as
+ * time passes. A new sample first decays the stored value to its time, then replaces it if
+ * it is higher (as Finagle's cost does when every pick reads it). 0 = no sample yet.
  */
 #define SERVER_PEAK_DECAY_NS (10ull * 1000 * 1000 * 1000)
 double server_peak_ewma_us(const struct server *s, uint64_t now_ns);
