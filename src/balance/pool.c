@@ -41,6 +41,7 @@ struct pool {
     size_t n, cap;
     struct server **retired; /* removed, freed once nothing is in flight on them */
     size_t nretired, retired_cap;
+    unsigned batch; /* > 0: rebuilds wait for pool_batch_end */
 };
 
 static void server_free(struct server *s)
@@ -185,6 +186,8 @@ static void reap_retired(struct pool *p)
 /* Build a new table for the current list and publish it. wlock held. */
 static int rebuild(struct pool *p)
 {
+    if (p->batch > 0)
+        return 0;
     struct pool_table *t = table_build(p), *old;
     if (t == NULL)
         return BAL_ENOMEM;
@@ -208,6 +211,23 @@ static int rebuild(struct pool *p)
     }
     table_free(p->st, old);
     return 0;
+}
+
+void pool_batch_begin(struct pool *p)
+{
+    pthread_mutex_lock(&p->wlock);
+    p->batch++;
+    pthread_mutex_unlock(&p->wlock);
+}
+
+int pool_batch_end(struct pool *p)
+{
+    int err = 0;
+    pthread_mutex_lock(&p->wlock);
+    if (p->batch > 0 && --p->batch == 0)
+        err = rebuild(p);
+    pthread_mutex_unlock(&p->wlock);
+    return err;
 }
 
 static ssize_t find_index(const struct pool *p, const char *name)

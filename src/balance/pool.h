@@ -60,6 +60,15 @@ int pool_add_server(struct pool *p, const char *name, const char *address, unsig
  */
 int pool_remove_server(struct pool *p, const char *name);
 
+/*
+ * Batch changes: between pool_batch_begin and pool_batch_end, add/remove/weight/state
+ * changes are applied to the list but the table is rebuilt once, at the end (loading 10k
+ * servers must not rebuild a Maglev table 10k times). Picks meanwhile see the old table.
+ * Batches nest. pool_batch_end returns 0 or BAL_ENOMEM.
+ */
+void pool_batch_begin(struct pool *p);
+int pool_batch_end(struct pool *p);
+
 /* Set weight (0..256) and rebuild. Returns 0, BAL_ENOTFOUND or BAL_EWEIGHT. */
 int pool_set_weight(struct pool *p, const char *name, unsigned weight);
 

@@ -45,35 +45,36 @@ struct server_latency {
  * is written once per finished request, never on the pick path.
  */
 struct server {
-    char name[SERVER_NAME_MAX];       /* the server's id, unique in its pool */
-    char address[SERVER_ADDRESS_MAX]; /* as configured: host:port or [v6]:port */
-    char host[SERVER_ADDRESS_MAX];    /* address split: host without brackets */
-    uint16_t port;
+    /* Hot: read by every pick and written by every finish, so they come first and share
+     * the first cache lines; the strings picks never read come last. */
+    _Atomic uint64_t active;  /* requests picked and not yet finished */
+    _Atomic uint32_t weight;  /* 0..SERVER_WEIGHT_MAX; 0 takes no new traffic */
+    _Atomic int state;        /* enum server_state, never SERVER_OVERLOADED */
     uint32_t max_connections; /* 0 = unlimited */
-
-    _Atomic uint32_t weight; /* 0..SERVER_WEIGHT_MAX; 0 takes no new traffic */
-    _Atomic int state;       /* enum server_state, never SERVER_OVERLOADED */
-    _Atomic uint64_t state_changed_ns;
-
-    _Atomic uint64_t active; /* requests picked and not yet finished */
-    _Atomic uint64_t requests;
-    _Atomic uint64_t successes;
-    _Atomic uint64_t failures;
+    uint32_t slot; /* index in the current table (STRATEGY_LOCKED strategies only; UINT32_MAX
+                      when not in it); owned by the pool */
 
     /* Latency, published for lock-free readers as double bits (0 = no sample yet). */
     _Atomic uint64_t ewma_bits;     /* EWMA of response time, us, alpha 1/8 */
     _Atomic uint64_t peak_bits;     /* peak-sensitive EWMA (Finagle), us */
     _Atomic uint64_t peak_stamp_ns; /* when peak_bits was last updated */
 
-    /* Kept out of line: picks compare servers' hot fields above, and 10k servers of 4 KiB
-     * each would not stay in cache. Allocated on the first recorded latency. */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t successes;
+    _Atomic uint64_t failures;
+    _Atomic uint64_t state_changed_ns;
+
+    /* Kept out of line: 10k servers with 4 KiB windows inline would not stay in cache.
+     * Allocated on the first recorded latency. */
     atomic_flag window_lock;
     uint32_t window_len, window_pos;
     uint32_t *window; /* SERVER_WINDOW samples in microseconds, ring buffer; or NULL */
 
-    uint32_t slot; /* index in the current table (STRATEGY_LOCKED strategies only; UINT32_MAX
-                      when not in it); owned by the pool */
-    void *user;    /* for the layer above (upstream connection pool); the library ignores it */
+    void *user; /* for the layer above (upstream connection pool); the library ignores it */
+    uint16_t port;
+    char name[SERVER_NAME_MAX];       /* the server's id, unique in its pool */
+    char address[SERVER_ADDRESS_MAX]; /* as configured: host:port or [v6]:port */
+    char host[SERVER_ADDRESS_MAX];    /* address split: host without brackets */
 };
 
 /*

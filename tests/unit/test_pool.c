@@ -113,6 +113,23 @@ static void test_remove_while_in_flight(void **state)
     pool_destroy(p);
 }
 
+static void test_batch_rebuilds_once_at_end(void **state)
+{
+    (void)state;
+    struct pool_options o = {.strategy = "maglev"};
+    struct pool *p;
+    assert_int_equal(pool_create(&o, &p), 0);
+    pool_batch_begin(p);
+    assert_int_equal(pool_add_server(p, "a", "127.0.0.1:1", 1, 0, 0, NULL), 0);
+    assert_int_equal(pool_add_server(p, "b", "127.0.0.1:2", 1, 0, 0, NULL), 0);
+    assert_null(pool_pick(p, NULL)); /* picks still see the table from before the batch */
+    assert_int_equal(pool_batch_end(p), 0);
+    struct server *s = pool_pick(p, NULL);
+    assert_non_null(s);
+    pool_finish(p, s, SERVER_SUCCESS, 1, 0);
+    pool_destroy(p);
+}
+
 struct churn {
     struct pool *p;
     int picks;
@@ -171,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_bad_input_distinct_codes),
         cmocka_unit_test(test_states_every_strategy),
         cmocka_unit_test(test_remove_while_in_flight),
+        cmocka_unit_test(test_batch_rebuilds_once_at_end),
         cmocka_unit_test(test_rebuild_under_concurrent_picks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
