@@ -31,7 +31,7 @@ TSAN_UNIT := $(UNIT_NAMES:%=$(BUILD)/tsan/bin/%)
 
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: fuzz-build all deps test unit integration run demo bench tsan fuzz format format-check clean help
+.PHONY: fuzz-build all deps test unit integration run bench tsan fuzz format format-check clean help
 all: $(BUILD)/fulcrum
 
 help:
@@ -73,7 +73,10 @@ $(BUILD)/tsan/bin/%: $(BUILD)/tsan/tests/unit/%.o $(TSAN_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-test: unit integration
+# test and run set themselves up (deps) first, so a fresh machine needs nothing else.
+test:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory unit integration
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS)
@@ -86,7 +89,9 @@ integration: $(BUILD)/asan/fulcrum
 tsan: $(TSAN_UNIT)
 	@scripts/run-unit.sh $(TSAN_UNIT)
 
-run demo: $(BUILD)/fulcrum
+run:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/fulcrum
 	$(BUILD)/fulcrum demo
 
 bench: $(BUILD)/fulcrum

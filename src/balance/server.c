@@ -7,6 +7,11 @@
 
 #include "balance/errors.h"
 
+const uint64_t server_latency_bounds_us[SERVER_LATENCY_BUCKETS] = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+};
+
 static double bits_to_double(uint64_t b)
 {
     double d;
@@ -180,6 +185,15 @@ static double peak_update(double old, uint64_t stamp, double sample, uint64_t no
     return sample > decayed ? sample : decayed;
 }
 
+static void histogram_add(struct server *s, uint64_t us)
+{
+    unsigned b = 0;
+    while (b < SERVER_LATENCY_BUCKETS && us > server_latency_bounds_us[b])
+        b++;
+    atomic_fetch_add_explicit(&s->latency_hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->latency_sum_us, us, memory_order_relaxed);
+}
+
 void server_record(struct server *s, enum server_outcome outcome, uint64_t latency_ns,
                    uint64_t now_ns)
 {
@@ -191,6 +205,7 @@ void server_record(struct server *s, enum server_outcome outcome, uint64_t laten
         return;
     }
     atomic_fetch_add_explicit(&s->successes, 1, memory_order_relaxed);
+    histogram_add(s, latency_ns / 1000);
 
     double us = (double)latency_ns / 1000.0;
     window_lock(s);
@@ -254,6 +269,18 @@ void server_latency(struct server *s, struct server_latency *out)
     out->mean_us = sum / n;
     out->p50_us = rank(copy, n, 0.50);
     out->p99_us = rank(copy, n, 0.99);
+}
+
+uint64_t server_histogram(const struct server *s, uint64_t counts[SERVER_LATENCY_BUCKETS + 1],
+                          uint64_t *sum_us)
+{
+    uint64_t total = 0;
+    for (unsigned b = 0; b <= SERVER_LATENCY_BUCKETS; b++) {
+        counts[b] = atomic_load_explicit(&s->latency_hist[b], memory_order_relaxed);
+        total += counts[b];
+    }
+    *sum_us = atomic_load_explicit(&s->latency_sum_us, memory_order_relaxed);
+    return total;
 }
 
 double server_ewma_us(const struct server *s)

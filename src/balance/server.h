@@ -13,6 +13,13 @@
 #define SERVER_WINDOW      1024 /* recent response times kept for mean and p99 */
 
 /*
+ * Response-time histogram buckets (for Prometheus): upper bounds in microseconds, from
+ * 0.5 ms to 10 s; one more bucket counts everything slower (+Inf).
+ */
+#define SERVER_LATENCY_BUCKETS 14
+extern const uint64_t server_latency_bounds_us[SERVER_LATENCY_BUCKETS];
+
+/*
  * SERVER_OVERLOADED is never stored: server_state() derives it when a healthy server is at
  * max_connections. The stored state is what health checks and operators set.
  */
@@ -64,6 +71,12 @@ struct server {
     _Atomic uint64_t failures;
     _Atomic uint64_t state_changed_ns;
 
+    /* Every successful response since start, by latency (not cumulative: the last is
+     * +Inf), and their sum: a histogram the admin API exports, unlike the window, which
+     * only remembers the last SERVER_WINDOW. */
+    _Atomic uint64_t latency_hist[SERVER_LATENCY_BUCKETS + 1];
+    _Atomic uint64_t latency_sum_us;
+
     /* Kept out of line: 10k servers with 4 KiB windows inline would not stay in cache.
      * Allocated on the first recorded latency. */
     atomic_flag window_lock;
@@ -114,6 +127,16 @@ void server_record(struct server *s, enum server_outcome outcome, uint64_t laten
 
 /* Copy out latency statistics over the recent window. Takes the window lock briefly. */
 void server_latency(struct server *s, struct server_latency *out);
+
+/*
+ * A lock-free copy of the latency histogram: counts[i] responses were at most
+ * server_latency_bounds_us[i] and above the previous bound (counts[SERVER_LATENCY_BUCKETS]:
+ * slower than the last bound). Returns the total count; *sum_us gets the sum of their
+ * latencies. Buckets are read one by one while finishes go on, so the copy may be off by
+ * the requests finishing meanwhile, never inconsistent with its own total.
+ */
+uint64_t server_histogram(const struct server *s, uint64_t counts[SERVER_LATENCY_BUCKETS + 1],
+                          uint64_t *sum_us);
 
 /* Lock-free reads of the published latency figures, in microseconds; 0 = no sample yet. */
 double server_ewma_us(const struct server *s);

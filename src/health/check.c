@@ -1,0 +1,940 @@
+/* check.c -- the health thread: active probes, passive reports, state changes through the pool. */
+#include "health/check.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "health/outlier.h"
+#include "log.h"
+#include "net/addr.h"
+#include "net/http1.h"
+#include "net/loop.h"
+#include "net/sock.h"
+
+#define HEALTH_BUF       4096u /* the request out, then the response head in */
+#define HEALTH_HEADERS   64u   /* header lines a check response may have */
+#define HEALTH_DETAIL    96u
+#define HEALTH_SCALE_MAX 16u /* weight resolution during a ramp, as HAProxy's eweight */
+#define RAMP_STEP_MAX_NS 1000000000ull
+#define RAMP_STEP_MIN_NS 50000000ull
+#define RAMP_STEPS       32u /* a window is ramped in about this many steps */
+
+/* One check in flight (loop thread only). */
+struct probe {
+    int fd;
+    bool running;
+    bool connected;
+    uint32_t sent, req_len, len;
+    char *buf; /* HEALTH_BUF bytes while an HTTP check runs, else NULL */
+    struct loop_io io;
+    struct loop_timer next;     /* the next check's start: a fixed rate, one interval apart */
+    struct loop_timer deadline; /* this check's timeout */
+};
+
+/*
+ * One server as the checker sees it. Records are never freed before health_destroy: a
+ * removed server's record stays (marked removed) because a worker may still hold it from
+ * the lookup map, and a posted event may still name it. Removals are rare admin actions.
+ */
+struct hserver {
+    struct health_backend *hb;
+    struct server *srv; /* never touched once `removed` */
+    /* Under the backend's lock: */
+    bool removed;
+    struct hstate st;
+    struct outlier_server ol; /* ol.run is the workers' atomic */
+    uint32_t configured;      /* the target weight */
+    uint32_t applied;         /* what we last stored in the pool */
+    uint32_t permille;        /* ramp share at the last weight pass */
+    uint64_t refused_log_ns;  /* last "not ejected" line: at most one per ejection_time */
+    char last[HEALTH_DETAIL];
+    /* Any thread: */
+    _Atomic uint64_t passed, failed;
+    /* Loop thread only: */
+    bool started;
+    struct probe pr;
+    struct loop_timer eject_timer;
+    /* Fixed at creation: */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char name[SERVER_NAME_MAX];
+    char address[SERVER_ADDRESS_MAX];
+};
+
+/* server pointer -> record, open addressing; read lock-free by workers, replaced whole. */
+struct hmap_slot {
+    const struct server *key;
+    struct hserver *val;
+};
+struct hmap {
+    struct hmap *retired; /* older maps, freed at destroy (a worker may still read one) */
+    uint32_t mask;
+    struct hmap_slot slot[];
+};
+
+struct health_backend {
+    struct health *h;
+    struct health_backend *next;
+    const struct config_backend *cfg;
+    struct pool *pool;
+    struct hstate_params sp;
+    struct outlier_params op;
+    bool checks_on, outlier_on;
+    uint32_t scale_max; /* weight scaling allowed during ramps (1: none, see check.h) */
+    uint64_t ramp_step_ns;
+    pthread_mutex_t lock;
+    struct hserver **srv; /* under lock; every record ever made, removed ones included */
+    size_t n, cap;
+    _Atomic(struct hmap *) map;
+    struct hmap *retired;   /* under lock */
+    struct loop_timer ramp; /* loop thread */
+};
+
+struct health {
+    struct loop *loop;
+    pthread_t thread;
+    bool running;
+    bool closing;         /* set before the loop is destroyed: posts then do nothing */
+    pthread_mutex_t lock; /* the backend list */
+    struct health_backend *backends;
+};
+
+static uint64_t health_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the server -> record map ---- */
+
+static uint32_t hmap_hash(const struct server *s, uint32_t mask)
+{
+    uint64_t x = (uint64_t)(uintptr_t)s;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (uint32_t)x & mask;
+}
+
+static struct hmap *hmap_build(struct hserver *const *v, size_t n)
+{
+    uint32_t cap = 8;
+    while (cap < 2 * n)
+        cap *= 2;
+    struct hmap *m = calloc(1, sizeof *m + cap * sizeof m->slot[0]);
+    if (!m)
+        return NULL;
+    m->mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->removed)
+            continue;
+        uint32_t k = hmap_hash(v[i]->srv, m->mask);
+        while (m->slot[k].key)
+            k = (k + 1) & m->mask;
+        m->slot[k] = (struct hmap_slot){v[i]->srv, v[i]};
+    }
+    return m;
+}
+
+static struct hserver *hmap_find(const struct hmap *m, const struct server *s)
+{
+    for (uint32_t k = hmap_hash(s, m->mask); m->slot[k].key; k = (k + 1) & m->mask)
+        if (m->slot[k].key == s)
+            return m->slot[k].val;
+    return NULL;
+}
+
+/* Under the lock. A failed allocation keeps the old map: a stale entry only ever leads to a
+ * removed record, which every path checks. */
+static int hb_publish_map(struct health_backend *hb)
+{
+    struct hmap *m = hmap_build(hb->srv, hb->n);
+    if (!m)
+        return -ENOMEM;
+    struct hmap *old = atomic_exchange_explicit(&hb->map, m, memory_order_acq_rel);
+    if (old) {
+        old->retired = hb->retired;
+        hb->retired = old;
+    }
+    return 0;
+}
+
+/* ---- applying changes (under the backend's lock) ---- */
+
+static void hb_kick_ramp(struct health_backend *hb);
+static void hs_eject_post(struct loop *loop, void *arg);
+
+/*
+ * Sets every live server's weight: its configured weight, scaled by S during any ramp and
+ * reduced to its ramp share while it ramps. A weight someone else stored meanwhile becomes
+ * the server's configured weight (a runtime change wins over the ramp). Returns true while
+ * some server still ramps.
+ */
+static bool hb_weights(struct health_backend *hb, uint64_t now)
+{
+    bool ramp = false;
+    uint32_t maxw = 1;
+    for (size_t i = 0; i < hb->n; i++) {
+        struct hserver *hs = hb->srv[i];
+        if (hs->removed)
+            continue;
+        uint32_t cur = atomic_load(&hs->srv->weight);
+        if (cur != hs->applied)
+            hs->configured = hs->applied = cur;
+        hs->permille = hstate_ramp_permille(&hs->st, &hb->sp, now);
+        ramp |= hs->permille < 1000;
+        if (hs->configured > maxw)
+            maxw = hs->configured;
+    }
+    uint32_t scale = ramp ? SERVER_WEIGHT_MAX / maxw : 1;
+    scale = scale > hb->scale_max ? hb->scale_max : scale ? scale : 1;
+    pool_batch_begin(hb->pool);
+    for (size_t i = 0; i < hb->n; i++) {
+        struct hserver *hs = hb->srv[i];
+        if (hs->removed)
+            continue;
+        uint32_t want = hstate_ramp_weight(hs->configured * scale, hs->permille);
+        if (want != hs->applied && pool_set_weight(hb->pool, hs->name, want) == 0)
+            hs->applied = want;
+    }
+    if (pool_batch_end(hb->pool) != 0)
+        log_warn("backend %s: out of memory while setting slow start weights", hb->cfg->name);
+    return ramp;
+}
+
+static void hs_apply(struct hserver *hs, const struct hstate_change *c, uint64_t now)
+{
+    struct health_backend *hb = hs->hb;
+    if (c->returned)
+        outlier_returned(&hs->ol, now);
+    if (c->changed) {
+        (void)pool_set_server_state(hb->pool, hs->srv, c->to, now);
+        log_msg(c->to == SERVER_UNHEALTHY ? LOG_WARN : LOG_INFO,
+                "backend %s: server %s %s -> %s (%s)", hb->cfg->name, hs->name,
+                server_state_name(c->from), server_state_name(c->to), c->reason);
+        if (hb->sp.slow_start_ns > 0 && hb_weights(hb, now))
+            hb_kick_ramp(hb);
+    } else if (c->noted) {
+        log_info("backend %s: server %s stays %s (%s)", hb->cfg->name, hs->name,
+                 server_state_name(hs->st.state), c->reason);
+    }
+}
+
+/* Adopts a state someone stored in the pool without us (an admin straight to the pool). */
+static void hs_sync(struct hserver *hs, uint64_t now)
+{
+    struct hstate_change c;
+    enum server_state stored = (enum server_state)atomic_load(&hs->srv->state);
+    hstate_sync(&hs->st, &hs->hb->sp, stored, now, &c);
+    hs_apply(hs, &c, now);
+}
+
+static struct hserver *hb_find_name(struct health_backend *hb, const char *name)
+{
+    for (size_t i = 0; i < hb->n; i++)
+        if (!hb->srv[i]->removed && strcmp(hb->srv[i]->name, name) == 0)
+            return hb->srv[i];
+    return NULL;
+}
+
+/* ---- slow start steps (loop thread) ---- */
+
+static void hb_ramp_cb(struct loop *loop, struct loop_timer *t)
+{
+    struct health_backend *hb = t->data;
+    pthread_mutex_lock(&hb->lock);
+    bool more = hb_weights(hb, loop_now(loop));
+    pthread_mutex_unlock(&hb->lock);
+    if (more)
+        (void)loop_timer_start(loop, t, hb->ramp_step_ns);
+}
+
+static void hb_ramp_post(struct loop *loop, void *arg)
+{
+    struct health_backend *hb = arg;
+    if (!hb->h->closing && !loop_timer_is_active(&hb->ramp))
+        (void)loop_timer_start(loop, &hb->ramp, hb->ramp_step_ns);
+}
+
+/* Any thread: make sure the ramp timer runs. */
+static void hb_kick_ramp(struct health_backend *hb)
+{
+    if (loop_post(hb->h->loop, hb_ramp_post, hb) != 0)
+        log_warn("backend %s: out of memory: slow start stalls", hb->cfg->name);
+}
+
+/* ---- passive checks ---- */
+
+void health_report(struct health_backend *hb, struct server *s, enum server_outcome outcome)
+{
+    if (!hb || !hb->outlier_on || outcome == SERVER_ABORTED)
+        return;
+    struct hmap *m = atomic_load_explicit(&hb->map, memory_order_acquire);
+    struct hserver *hs = m ? hmap_find(m, s) : NULL;
+    if (!hs)
+        return;
+    /* The ejection itself (a table rebuild, a log line) happens on the health thread. */
+    if (outlier_record(&hs->ol, &hb->op, outcome == SERVER_FAILURE) &&
+        loop_post(hb->h->loop, hs_eject_post, hs) != 0)
+        outlier_reset_run(&hs->ol); /* try again after another full run */
+}
+
+static void hs_eject_cb(struct loop *loop, struct loop_timer *t)
+{
+    struct hserver *hs = t->data;
+    struct health_backend *hb = hs->hb;
+    uint64_t now = loop_now(loop);
+    pthread_mutex_lock(&hb->lock);
+    if (!hs->removed) {
+        struct hstate_change c;
+        hs_sync(hs, now);
+        hstate_eject_over(&hs->st, &hb->sp, now, &c);
+        hs_apply(hs, &c, now);
+    }
+    pthread_mutex_unlock(&hb->lock);
+}
+
+static void hs_eject_locked(struct hserver *hs, struct loop *loop, uint64_t now)
+{
+    struct health_backend *hb = hs->hb;
+    hs_sync(hs, now);
+    if (hs->st.state != SERVER_HEALTHY) {
+        outlier_reset_run(&hs->ol); /* down or drained already: it takes no new traffic */
+        return;
+    }
+    size_t n = 0, out = 0;
+    for (size_t i = 0; i < hb->n; i++) {
+        n += !hb->srv[i]->removed;
+        out += !hb->srv[i]->removed && hb->srv[i]->ol.ejected;
+    }
+    uint64_t d;
+    int rc = outlier_eject(&hs->ol, &hb->op, n, out, now, &d);
+    if (rc == OUTLIER_ELIMIT &&
+        (hs->refused_log_ns == 0 || now - hs->refused_log_ns >= hb->op.base_ns)) {
+        hs->refused_log_ns = now;
+        log_warn("backend %s: server %s: %u consecutive failures on live traffic, not ejected: "
+                 "%zu of %zu servers are out already (max_ejection_percent %u)",
+                 hb->cfg->name, hs->name, hb->op.consecutive, out, n, hb->op.max_percent);
+        return;
+    }
+    if (rc != 0)
+        return;
+    char why[80];
+    struct hstate_change c;
+    snprintf(why, sizeof why, "%u consecutive failures on live traffic", hb->op.consecutive);
+    hstate_eject(&hs->st, &hb->sp, d, why, now, &c);
+    hs_apply(hs, &c, now);
+    (void)loop_timer_start(loop, &hs->eject_timer, d);
+}
+
+static void hs_eject_post(struct loop *loop, void *arg)
+{
+    struct hserver *hs = arg;
+    struct health_backend *hb = hs->hb;
+    if (hb->h->closing)
+        return;
+    pthread_mutex_lock(&hb->lock);
+    if (!hs->removed)
+        hs_eject_locked(hs, loop, loop_now(loop));
+    pthread_mutex_unlock(&hb->lock);
+}
+
+/* ---- active checks (loop thread) ---- */
+
+static void errno_text(int err, char *buf, size_t len)
+{
+    char tmp[128];
+    const char *s = strerror_r(err < 0 ? -err : err, tmp, sizeof tmp);
+    snprintf(buf, len, "%s", s);
+    buf[0] = (char)tolower((unsigned char)buf[0]); /* "connection refused", as in the logs */
+}
+
+/* Ends the probe's I/O without a verdict. */
+static void probe_close(struct hserver *hs)
+{
+    struct probe *pr = &hs->pr;
+    struct loop *loop = hs->hb->h->loop;
+    if (pr->running) {
+        loop_io_stop(loop, &pr->io);
+        close(pr->fd);
+        pr->fd = -1;
+        pr->running = false;
+    }
+    loop_timer_stop(loop, &pr->deadline);
+    free(pr->buf);
+    pr->buf = NULL;
+}
+
+/* A verdict: counted, then fed to the state machine under the lock. */
+static void probe_done(struct hserver *hs, bool ok, const char *detail)
+{
+    struct health_backend *hb = hs->hb;
+    uint64_t now = loop_now(hb->h->loop);
+    probe_close(hs);
+    atomic_fetch_add(ok ? &hs->passed : &hs->failed, 1);
+    if (!ok)
+        log_debug("backend %s: server %s: check failed: %s", hb->cfg->name, hs->name, detail);
+    pthread_mutex_lock(&hb->lock);
+    if (!hs->removed) {
+        struct hstate_change c;
+        snprintf(hs->last, sizeof hs->last, "%s", ok ? "ok" : detail);
+        hs_sync(hs, now);
+        hstate_check(&hs->st, &hb->sp, ok, detail, now, &c);
+        hs_apply(hs, &c, now);
+    }
+    pthread_mutex_unlock(&hb->lock);
+}
+
+static void probe_fail_errno(struct hserver *hs, int err)
+{
+    char why[HEALTH_DETAIL];
+    errno_text(err, why, sizeof why);
+    probe_done(hs, false, why);
+}
+
+/* Parses what arrived; true when the probe is over. */
+static bool probe_parse(struct hserver *hs)
+{
+    const struct config_health_check *hc = &hs->hb->cfg->health_check;
+    struct probe *pr = &hs->pr;
+    struct http1_header headers[HEALTH_HEADERS];
+    struct http1_response resp;
+    struct http1_limits lim;
+    http1_limits_default(&lim);
+    lim.max_head = HEALTH_BUF;
+    int rc = http1_parse_response(pr->buf, pr->len, &lim, headers, HEALTH_HEADERS, &resp);
+    if (rc == HTTP1_INCOMPLETE)
+        return false;
+    char why[HEALTH_DETAIL];
+    if (rc < 0) {
+        snprintf(why, sizeof why, "bad response: %s", http1_strerror(rc));
+        probe_done(hs, false, why);
+    } else if (resp.status < hc->expect_status_min || resp.status > hc->expect_status_max) {
+        snprintf(why, sizeof why, "HTTP status %d", resp.status);
+        probe_done(hs, false, why);
+    } else {
+        probe_done(hs, true, NULL);
+    }
+    return true;
+}
+
+/* Reads until the head is complete, the peer closes, or the socket runs dry. */
+static void probe_recv(struct hserver *hs)
+{
+    struct probe *pr = &hs->pr;
+    for (;;) {
+        if (pr->len == HEALTH_BUF) {
+            probe_done(hs, false, "response head too large");
+            return;
+        }
+        ssize_t k = recv(pr->fd, pr->buf + pr->len, HEALTH_BUF - pr->len, 0);
+        if (k > 0) {
+            pr->len += (uint32_t)k;
+            if (probe_parse(hs))
+                return;
+        } else if (k == 0) {
+            probe_done(hs, false,
+                       pr->len ? "connection closed in the response head"
+                               : "connection closed before a response");
+            return;
+        } else if (errno != EINTR) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                probe_fail_errno(hs, -errno);
+            return;
+        }
+    }
+}
+
+static void probe_send(struct hserver *hs)
+{
+    struct probe *pr = &hs->pr;
+    while (pr->sent < pr->req_len) {
+        ssize_t k = send(pr->fd, pr->buf + pr->sent, pr->req_len - pr->sent, MSG_NOSIGNAL);
+        if (k > 0) {
+            pr->sent += (uint32_t)k;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return; /* LOOP_WRITE will call again */
+        } else if (errno != EINTR) {
+            probe_fail_errno(hs, -errno);
+            return;
+        }
+    }
+    pr->len = 0; /* the buffer now collects the response */
+    (void)loop_io_modify(hs->hb->h->loop, &pr->io, LOOP_READ);
+}
+
+/* The handshake is done: a TCP check has passed; an HTTP check sends its request. */
+static void probe_connected(struct hserver *hs)
+{
+    const struct config_health_check *hc = &hs->hb->cfg->health_check;
+    struct probe *pr = &hs->pr;
+    pr->connected = true;
+    if (hc->type == CONFIG_CHECK_TCP) {
+        probe_done(hs, true, NULL);
+        return;
+    }
+    pr->buf = malloc(HEALTH_BUF);
+    if (!pr->buf) {
+        probe_done(hs, false, "out of memory");
+        return;
+    }
+    int n = snprintf(pr->buf, HEALTH_BUF,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: fulcrum-health-check\r\n"
+                     "Accept: */*\r\nConnection: close\r\n\r\n",
+                     hc->path ? hc->path : "/", hs->address);
+    if (n < 0 || (unsigned)n >= HEALTH_BUF) {
+        probe_done(hs, false, "request too long");
+        return;
+    }
+    pr->req_len = (uint32_t)n;
+    pr->sent = 0;
+    probe_send(hs);
+}
+
+static void probe_io_cb(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    struct hserver *hs = io->data;
+    struct probe *pr = &hs->pr;
+    if (!pr->connected) {
+        int err = sock_error(pr->fd);
+        if (err != 0)
+            probe_fail_errno(hs, err);
+        else if (events & LOOP_WRITE)
+            probe_connected(hs);
+        else if (events & (LOOP_HUP | LOOP_ERROR))
+            probe_done(hs, false, "connection closed during the handshake");
+        return;
+    }
+    if (pr->sent < pr->req_len) {
+        probe_send(hs);
+        if (!pr->running || pr->sent < pr->req_len)
+            return;
+    }
+    probe_recv(hs);
+}
+
+static void probe_deadline_cb(struct loop *loop, struct loop_timer *t)
+{
+    (void)loop;
+    struct hserver *hs = t->data;
+    char d[32], why[HEALTH_DETAIL];
+    snprintf(why, sizeof why, "timed out after %s",
+             hstate_format_duration(hs->hb->cfg->health_check.timeout_ns, d, sizeof d));
+    probe_done(hs, false, why);
+}
+
+static void probe_begin(struct hserver *hs)
+{
+    struct probe *pr = &hs->pr;
+    struct loop *loop = hs->hb->h->loop;
+    pr->connected = false;
+    pr->sent = pr->req_len = pr->len = 0;
+    int fd = -1;
+    int rc = sock_connect((const struct sockaddr *)&hs->addr, hs->addrlen, &fd);
+    if (rc < 0) {
+        probe_fail_errno(hs, rc);
+        return;
+    }
+    pr->fd = fd;
+    pr->running = true;
+    loop_io_init(&pr->io, fd, probe_io_cb);
+    pr->io.data = hs;
+    int err = loop_io_start(loop, &pr->io, LOOP_READ | LOOP_WRITE);
+    if (err != 0) {
+        close(fd);
+        pr->running = false;
+        probe_fail_errno(hs, err);
+        return;
+    }
+    (void)loop_timer_start(loop, &pr->deadline, hs->hb->cfg->health_check.timeout_ns);
+    if (rc == 0)
+        probe_connected(hs);
+}
+
+/* The next check is due: a fixed rate, so a slow server never shifts its own schedule. */
+static void probe_next_cb(struct loop *loop, struct loop_timer *t)
+{
+    struct hserver *hs = t->data;
+    (void)loop_timer_start(loop, t, hs->hb->cfg->health_check.interval_ns);
+    if (hs->pr.running)
+        probe_deadline_cb(loop, &hs->pr.deadline); /* timeout == interval: the same moment */
+    probe_begin(hs);
+}
+
+static void hs_start(struct hserver *hs, uint64_t delay_ns)
+{
+    if (hs->started || !hs->hb->checks_on)
+        return;
+    hs->started = true;
+    (void)loop_timer_start(hs->hb->h->loop, &hs->pr.next, delay_ns);
+}
+
+/* Spreads the first checks of a backend's servers over one interval. */
+static void hb_start_post(struct loop *loop, void *arg)
+{
+    (void)loop;
+    struct health_backend *hb = arg;
+    if (hb->h->closing)
+        return;
+    uint64_t interval = hb->cfg->health_check.interval_ns;
+    pthread_mutex_lock(&hb->lock);
+    for (size_t i = 0; i < hb->n; i++)
+        if (!hb->srv[i]->removed)
+            hs_start(hb->srv[i], interval * i / hb->n);
+    pthread_mutex_unlock(&hb->lock);
+}
+
+static void hs_start_post(struct loop *loop, void *arg)
+{
+    (void)loop;
+    struct hserver *hs = arg;
+    if (!hs->hb->h->closing)
+        hs_start(hs, 0);
+}
+
+static void hs_stop_post(struct loop *loop, void *arg)
+{
+    struct hserver *hs = arg;
+    if (hs->hb->h->closing)
+        return;
+    probe_close(hs);
+    loop_timer_stop(loop, &hs->pr.next);
+    loop_timer_stop(loop, &hs->eject_timer);
+}
+
+/* ---- building ---- */
+
+static int hs_create(struct health_backend *hb, struct server *s, struct hserver **out)
+{
+    struct hserver *hs = calloc(1, sizeof *hs);
+    if (!hs)
+        return -ENOMEM;
+    int rc = addr_parse(s->address, 0, &hs->addr, &hs->addrlen);
+    if (rc != 0) {
+        free(hs);
+        return rc;
+    }
+    hs->hb = hb;
+    hs->srv = s;
+    snprintf(hs->name, sizeof hs->name, "%s", s->name);
+    snprintf(hs->address, sizeof hs->address, "%s", s->address);
+    hstate_init(&hs->st, (enum server_state)atomic_load(&s->state));
+    outlier_server_init(&hs->ol);
+    hs->configured = hs->applied = atomic_load(&s->weight);
+    hs->permille = 1000;
+    atomic_init(&hs->passed, 0);
+    atomic_init(&hs->failed, 0);
+    hs->pr.fd = -1;
+    loop_timer_init(&hs->pr.next, probe_next_cb);
+    hs->pr.next.data = hs;
+    loop_timer_init(&hs->pr.deadline, probe_deadline_cb);
+    hs->pr.deadline.data = hs;
+    loop_timer_init(&hs->eject_timer, hs_eject_cb);
+    hs->eject_timer.data = hs;
+    *out = hs;
+    return 0;
+}
+
+/* Under the lock (or before anyone else sees hb). */
+static int hb_push(struct health_backend *hb, struct hserver *hs)
+{
+    if (hb->n == hb->cap) {
+        size_t cap = hb->cap ? hb->cap * 2 : 8;
+        struct hserver **v = realloc(hb->srv, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        hb->srv = v;
+        hb->cap = cap;
+    }
+    hb->srv[hb->n++] = hs;
+    return 0;
+}
+
+static void hb_free(struct health_backend *hb)
+{
+    for (size_t i = 0; i < hb->n; i++) {
+        struct probe *pr = &hb->srv[i]->pr;
+        if (pr->running)
+            close(pr->fd); /* the loop is gone: its registrations with it */
+        free(pr->buf);
+        free(hb->srv[i]);
+    }
+    free(hb->srv);
+    free(atomic_load(&hb->map));
+    for (struct hmap *m = hb->retired; m;) {
+        struct hmap *next = m->retired;
+        free(m);
+        m = next;
+    }
+    pthread_mutex_destroy(&hb->lock);
+    free(hb);
+}
+
+static void hb_params(struct health_backend *hb, const struct config_backend *cb)
+{
+    hb->checks_on = cb->health_check.enabled;
+    hb->sp = (struct hstate_params){
+        .checks = cb->health_check.enabled,
+        .rise = cb->health_check.rise ? cb->health_check.rise : 1,
+        .fall = cb->health_check.fall ? cb->health_check.fall : 1,
+        .slow_start_ns = cb->slow_start_ns,
+    };
+    hb->outlier_on = cb->outlier.enabled;
+    outlier_params_init(&hb->op, cb->outlier.consecutive_failures, cb->outlier.ejection_time_ns,
+                        cb->outlier.max_ejection_percent);
+    /* Scaling every weight alike leaves Maglev's table and every non-hash strategy's shares
+     * as they were, but would re-deal a ring's points or ip/url_hash's ranges. */
+    bool hashed = cb->strategy && config_strategy_is_hash(cb->strategy);
+    hb->scale_max = !hashed || strcmp(cb->strategy, "maglev") == 0 ? HEALTH_SCALE_MAX : 1;
+    uint64_t step = cb->slow_start_ns / RAMP_STEPS;
+    hb->ramp_step_ns = step > RAMP_STEP_MAX_NS   ? RAMP_STEP_MAX_NS
+                       : step < RAMP_STEP_MIN_NS ? RAMP_STEP_MIN_NS
+                                                 : step;
+}
+
+static int hb_load_servers(struct health_backend *hb)
+{
+    int rc = 0;
+    pool_lock(hb->pool);
+    for (size_t i = 0; rc == 0 && i < pool_size(hb->pool); i++) {
+        struct hserver *hs;
+        rc = hs_create(hb, pool_server(hb->pool, i), &hs);
+        if (rc == 0 && (rc = hb_push(hb, hs)) != 0)
+            free(hs);
+    }
+    pool_unlock(hb->pool);
+    return rc != 0 ? rc : hb_publish_map(hb);
+}
+
+static void hb_log_setup(const struct health_backend *hb)
+{
+    const struct config_health_check *hc = &hb->cfg->health_check;
+    if (!hb->checks_on)
+        return;
+    char iv[32], to[32];
+    log_info("backend %s: %s checks%s%s every %s (timeout %s, rise %u, fall %u)", hb->cfg->name,
+             hc->type == CONFIG_CHECK_HTTP ? "http" : "tcp",
+             hc->type == CONFIG_CHECK_HTTP ? " of " : "",
+             hc->type == CONFIG_CHECK_HTTP && hc->path ? hc->path : "",
+             hstate_format_duration(hc->interval_ns, iv, sizeof iv),
+             hstate_format_duration(hc->timeout_ns, to, sizeof to), hb->sp.rise, hb->sp.fall);
+}
+
+int health_add_backend(struct health *h, const struct config_backend *cb, struct pool *pool,
+                       struct health_backend **out)
+{
+    struct health_backend *hb = calloc(1, sizeof *hb);
+    if (!hb)
+        return -ENOMEM;
+    hb->h = h;
+    hb->cfg = cb;
+    hb->pool = pool;
+    pthread_mutex_init(&hb->lock, NULL);
+    atomic_init(&hb->map, NULL);
+    hb_params(hb, cb);
+    loop_timer_init(&hb->ramp, hb_ramp_cb);
+    hb->ramp.data = hb;
+    int rc = hb_load_servers(hb);
+    if (rc == 0 && loop_post(h->loop, hb_start_post, hb) != 0)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        hb_free(hb);
+        return rc;
+    }
+    pthread_mutex_lock(&h->lock);
+    hb->next = h->backends;
+    h->backends = hb;
+    pthread_mutex_unlock(&h->lock);
+    hb_log_setup(hb);
+    if (out)
+        *out = hb;
+    return 0;
+}
+
+struct health_backend *health_find_backend(struct health *h, const char *name)
+{
+    pthread_mutex_lock(&h->lock);
+    struct health_backend *hb = h->backends;
+    while (hb && strcmp(hb->cfg->name, name) != 0)
+        hb = hb->next;
+    pthread_mutex_unlock(&h->lock);
+    return hb;
+}
+
+/* ---- life cycle ---- */
+
+int health_create(struct health **out)
+{
+    struct health *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->loop = loop_create();
+    if (!h->loop) {
+        int err = errno ? -errno : -ENOMEM;
+        free(h);
+        return err;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    *out = h;
+    return 0;
+}
+
+static void *health_main(void *arg)
+{
+    struct health *h = arg;
+    int rc = loop_run(h->loop);
+    if (rc != 0)
+        log_error("health checks stopped: %s", strerror(-rc));
+    return NULL;
+}
+
+int health_start(struct health *h)
+{
+    int rc = pthread_create(&h->thread, NULL, health_main, h);
+    if (rc != 0)
+        return -rc;
+    h->running = true;
+    return 0;
+}
+
+int health_run_once(struct health *h, int64_t max_wait_ns)
+{
+    return loop_run_once(h->loop, max_wait_ns);
+}
+
+void health_destroy(struct health *h)
+{
+    if (!h)
+        return;
+    if (h->running) {
+        loop_stop(h->loop);
+        pthread_join(h->thread, NULL);
+        h->running = false;
+    }
+    h->closing = true;
+    loop_destroy(h->loop); /* runs what was posted: each sees `closing` and returns */
+    h->loop = NULL;
+    while (h->backends) {
+        struct health_backend *hb = h->backends;
+        h->backends = hb->next;
+        hb_free(hb);
+    }
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+/* ---- operator and admin calls (any thread) ---- */
+
+int health_set_maintenance(struct health_backend *hb, const char *name, bool on)
+{
+    uint64_t now = health_clock();
+    pthread_mutex_lock(&hb->lock);
+    struct hserver *hs = hb_find_name(hb, name);
+    if (hs) {
+        struct hstate_change c;
+        hs_sync(hs, now);
+        hstate_set_maintenance(&hs->st, &hb->sp, on, "operator", now, &c);
+        hs_apply(hs, &c, now);
+    }
+    pthread_mutex_unlock(&hb->lock);
+    return hs ? 0 : -ENOENT;
+}
+
+int health_set_weight(struct health_backend *hb, const char *name, unsigned weight)
+{
+    if (weight > SERVER_WEIGHT_MAX)
+        return -EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&hb->lock);
+    struct hserver *hs = hb_find_name(hb, name);
+    if (!hs) {
+        rc = -ENOENT;
+    } else if (hb->sp.slow_start_ns > 0) {
+        (void)hb_weights(hb, health_clock()); /* adopts other changes first */
+        hs->configured = weight;
+        (void)hb_weights(hb, health_clock());
+    } else if (pool_set_weight(hb->pool, hs->name, weight) == 0) {
+        hs->configured = hs->applied = weight;
+    } else {
+        rc = -ENOMEM;
+    }
+    pthread_mutex_unlock(&hb->lock);
+    return rc;
+}
+
+int health_server_added(struct health_backend *hb, struct server *s)
+{
+    struct hserver *hs;
+    int rc = hs_create(hb, s, &hs); /* resolves: outside the lock */
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&hb->lock);
+    for (size_t i = 0; i < hb->n; i++)
+        if (!hb->srv[i]->removed && hb->srv[i]->srv == s)
+            rc = -EEXIST;
+    if (rc == 0 && (rc = hb_push(hb, hs)) == 0 && hb_publish_map(hb) != 0)
+        log_warn("backend %s: out of memory: no passive checks for server %s", hb->cfg->name,
+                 hs->name);
+    pthread_mutex_unlock(&hb->lock);
+    if (rc != 0) {
+        free(hs);
+        return rc;
+    }
+    if (loop_post(hb->h->loop, hs_start_post, hs) != 0)
+        log_warn("backend %s: out of memory: server %s is not checked", hb->cfg->name, hs->name);
+    return 0;
+}
+
+int health_server_removing(struct health_backend *hb, struct server *s)
+{
+    struct hserver *hs = NULL;
+    pthread_mutex_lock(&hb->lock);
+    for (size_t i = 0; !hs && i < hb->n; i++)
+        if (!hb->srv[i]->removed && hb->srv[i]->srv == s)
+            hs = hb->srv[i];
+    if (hs) {
+        hs->removed = true;
+        hs->srv = NULL;
+        (void)hb_publish_map(hb);
+    }
+    pthread_mutex_unlock(&hb->lock);
+    if (!hs)
+        return -ENOENT;
+    /* Its probe keeps running until this post; its verdict is dropped (removed is set). */
+    (void)loop_post(hb->h->loop, hs_stop_post, hs);
+    return 0;
+}
+
+int health_server_info(struct health_backend *hb, const char *name, struct health_server_info *out)
+{
+    pthread_mutex_lock(&hb->lock);
+    struct hserver *hs = hb_find_name(hb, name);
+    if (hs) {
+        *out = (struct health_server_info){
+            .state = hs->st.state,
+            .maintenance = hs->st.maintenance,
+            .check_up = hs->st.check_up,
+            .ejected = hs->st.ejected,
+            .ramping = hs->st.ramping,
+            .configured_weight = hs->configured,
+            .effective_weight = atomic_load(&hs->srv->weight),
+            .failure_run = outlier_run(&hs->ol),
+            .checks_passed = atomic_load(&hs->passed),
+            .checks_failed = atomic_load(&hs->failed),
+            .ejected_until_ns = hs->ol.ejected ? hs->ol.until_ns : 0,
+        };
+        snprintf(out->last_check, sizeof out->last_check, "%s", hs->last);
+    }
+    pthread_mutex_unlock(&hb->lock);
+    return hs ? 0 : -ENOENT;
+}

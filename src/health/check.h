@@ -1,0 +1,149 @@
+/* check.h -- health checking: active checks on their own loop, passive reports, drain, slow start.
+ */
+#ifndef FULCRUM_HEALTH_CHECK_H
+#define FULCRUM_HEALTH_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "balance/pool.h"
+#include "balance/server.h"
+#include "config/config.h"
+#include "health/state.h"
+
+/*
+ * One `struct health` runs one thread with one event loop for every backend. Per backend it
+ * keeps, for each server, the state machine of state.h and the failure counter of outlier.h,
+ * and it changes what the pool stores only through the pool API (pool_set_server_state,
+ * pool_set_weight), never by reaching into proxy sessions.
+ *
+ * Active checks (config health_check): every server is checked every `interval`, each with
+ * its own `timeout`, all concurrently and non-blocking; the first check of server i of n
+ * starts interval * i / n after the backend is added, so checks are spread over the
+ * interval instead of arriving together. HTTP checks send `GET path HTTP/1.1` with
+ * Connection: close and parse the answer's head with net/http1; the status must lie in
+ * expect_status. TCP checks pass when the connect completes.
+ *
+ * Passive checks (config outlier, only when that section is present): workers report every
+ * finished request with health_report(); a run of consecutive_failures failures (connect
+ * error, reset, timeout, 5xx) ejects the server for ejection_time, doubling on repeat up to
+ * a cap (outlier.h), never more than max_ejection_percent of the backend at once. It returns
+ * through its next passing active check once the time is over, or when the time is over if
+ * the backend has no active check.
+ *
+ * Slow start (config slow_start): a server that turns healthy (after being down, ejected or
+ * in maintenance; not at process start) ramps from 10% of its weight to all of it over the
+ * window, in steps of at most 1 s, by pool_set_weight (one batch, so one rebuild, a step).
+ * Pool weights are integers, so during any ramp the weights of the whole backend are scaled
+ * up by S = min(16, 256 / max weight) to give the ramp resolution (a weight-1 server then
+ * ramps 1/16 .. 16/16), and set back when the last ramp ends; server.weight meanwhile shows
+ * these effective weights. Scaling is done only where it moves no request between the other
+ * servers: the non-hash strategies, and maglev (whose table depends on weight ratios only:
+ * the ramping server's entries grow step by step, as its share of the table). For
+ * consistent_hash, ip_hash and url_hash only the ramping server's own weight moves, from
+ * max(1, 10%) to 100%: on the ring that only adds its points (keys move only to it), but a
+ * weight-1 server cannot ramp there, and each step of ip/url_hash re-deals keys as any
+ * weight change does. round_robin and least_connections ignore weights, so slow start has
+ * no effect on them. Ramping those, and hash strategies "via bounded loads" as the issue
+ * puts it, needs a per-server admission share in the balancing library's pool_take.
+ * The configured weight is remembered: a weight set during a ramp, with health_set_weight
+ * or straight through pool_set_weight, becomes the new target.
+ *
+ * Every state change is logged at info (warn when a server goes down), e.g.
+ *   backend app: server s2 healthy -> unhealthy (3 failed checks: connection refused)
+ *
+ * Locking: each backend has one mutex, held while its states change and while it calls the
+ * pool (which takes its own lock inside: never call these functions holding pool_lock).
+ * health_report takes no lock. Errors are 0 or a negative errno.
+ */
+
+struct health;
+struct health_backend;
+
+/* A new, idle checker (its loop made, no thread yet). 0, -ENOMEM or the loop's errno. */
+int health_create(struct health **out);
+
+/*
+ * Watches one backend: `pool` holds its servers (already added), `cb` its settings
+ * (health_check, outlier, slow_start_ns). Both must outlive `h`. Resolves the servers'
+ * addresses, which BLOCKS for names: call at load time, never on a loop thread. The checks
+ * begin when the loop next runs (health_start, or health_run_once). Returns 0 (and *out if
+ * out is not NULL), -ENOMEM, or an ADDR_E* code (net/addr.h) for an unusable address.
+ * May be called before or after health_start.
+ */
+int health_add_backend(struct health *h, const struct config_backend *cb, struct pool *pool,
+                       struct health_backend **out);
+
+/* The watched backend named `name`, or NULL. */
+struct health_backend *health_find_backend(struct health *h, const char *name);
+
+/* Starts the thread that runs the loop (it inherits the caller's signal mask). 0 or -errno. */
+int health_start(struct health *h);
+
+/*
+ * For tests and embedding, when no thread was started: runs one loop iteration on the
+ * calling thread, waiting at most max_wait_ns (see loop_run_once). 0 or a negative errno.
+ */
+int health_run_once(struct health *h, int64_t max_wait_ns);
+
+/*
+ * Stops and joins the thread, closes every check in progress and frees everything. The
+ * pools are left as they are. No other thread may call into `h` or its backends any more
+ * (stop the workers first). NULL is ignored.
+ */
+void health_destroy(struct health *h);
+
+/*
+ * Any thread, lock-free: the outcome of one request that `s` served, for passive checks.
+ * Call it before pool_finish() for that request (so `s` is still valid). A success costs one
+ * hash lookup and one relaxed load; nothing at all when the backend has no outlier section.
+ * SERVER_ABORTED counts neither way. hb may be NULL (no-op).
+ */
+void health_report(struct health_backend *hb, struct server *s, enum server_outcome outcome);
+
+/*
+ * Any thread. Puts the server in maintenance (on: it drains -- no new requests, those in
+ * flight finish) or back in service (off: healthy or unhealthy as its checks say, with slow
+ * start). Maintenance is never overridden by checks. Logs the change. 0 or -ENOENT.
+ */
+int health_set_maintenance(struct health_backend *hb, const char *name, bool on);
+
+/*
+ * Any thread. Sets the server's configured weight (0..256); during a slow start ramp this is
+ * the ramp's new target, else it is applied at once. 0, -ENOENT or -EINVAL.
+ */
+int health_set_weight(struct health_backend *hb, const char *name, unsigned weight);
+
+/*
+ * Any thread: a server was added to the backend's pool (after pool_add_server): it gets
+ * checked from now on. Resolves its address (BLOCKS for names). 0, -EEXIST, -ENOMEM or an
+ * ADDR_E* code.
+ */
+int health_server_added(struct health_backend *hb, struct server *s);
+
+/*
+ * Any thread: the server is about to leave the pool. Call BEFORE pool_remove_server: from
+ * the return on, the checker never touches `s` again. 0 or -ENOENT.
+ */
+int health_server_removing(struct health_backend *hb, struct server *s);
+
+/* What the checker knows about one server, for the admin API and tests. */
+struct health_server_info {
+    enum server_state state;    /* what the checker wants stored (no overloaded) */
+    bool maintenance;           /* set by an operator */
+    bool check_up;              /* the active checks' verdict (true without checks) */
+    bool ejected;               /* out by outlier detection */
+    bool ramping;               /* slow start in progress */
+    uint32_t configured_weight; /* the target weight */
+    uint32_t effective_weight;  /* what the pool holds now */
+    uint32_t failure_run;       /* consecutive failures on live traffic */
+    uint64_t checks_passed;     /* active checks since start */
+    uint64_t checks_failed;
+    uint64_t ejected_until_ns; /* monotonic; 0 when not ejected */
+    char last_check[96];       /* "" before the first check, "ok", or why it failed */
+};
+
+/* Copies out the server's health. 0 or -ENOENT. */
+int health_server_info(struct health_backend *hb, const char *name, struct health_server_info *out);
+
+#endif

@@ -1,0 +1,113 @@
+/* test_io.c -- in-place head replacement and bounded reads of the proxy's socket sides. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy/io.h"
+
+static void fill(struct buf *b, const char *s)
+{
+    buf_reset(b);
+    assert_int_equal(buf_append(b, s, strlen(s)), strlen(s));
+}
+
+static void test_replace_grow_shrink_remove(void **state)
+{
+    (void)state;
+    struct buf *b = malloc(sizeof(*b));
+    fill(b, "ABheadCD");
+    assert_int_equal(io_buf_replace(b, 2, 4, "HEADER", 6), 0);
+    assert_int_equal(buf_len(b), 10);
+    assert_memory_equal(buf_data(b), "ABHEADERCD", 10);
+    assert_int_equal(io_buf_replace(b, 2, 6, "h", 1), 0);
+    assert_memory_equal(buf_data(b), "ABhCD", 5);
+    assert_int_equal(io_buf_replace(b, 2, 1, NULL, 0), 0);
+    assert_memory_equal(buf_data(b), "ABCD", 4);
+    free(b);
+}
+
+static void test_replace_after_consume_and_overflow(void **state)
+{
+    (void)state;
+    struct buf *b = malloc(sizeof(*b));
+    fill(b, "xxxxHEADbody");
+    buf_consume(b, 4); /* readable bytes no longer start at 0: replace must compact */
+    static char big[BUF_SIZE];
+    memset(big, 'z', sizeof big);
+    assert_int_equal(io_buf_replace(b, 0, 4, big, BUF_SIZE - 4), 0);
+    assert_int_equal(buf_len(b), BUF_SIZE);
+    assert_memory_equal(buf_data(b) + BUF_SIZE - 4, "body", 4);
+    assert_int_equal(io_buf_replace(b, 0, 1, "ab", 2), -ENOBUFS);
+    assert_int_equal(buf_len(b), BUF_SIZE); /* unchanged on failure */
+    free(b);
+}
+
+static void pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+}
+
+static void test_read_limit_eagain_eof(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct io_side s;
+    io_side_init(&s, sv[0], NULL);
+    s.rd_ready = true;
+    struct buf *b = malloc(sizeof(*b));
+    buf_reset(b);
+    assert_int_equal(write(sv[1], "0123456789abcdef", 16), 16);
+    assert_int_equal(io_read(&s, b, 10), 10);
+    assert_int_equal(io_read(&s, b, 10), -ENOBUFS);
+    assert_true(s.rd_ready);
+    assert_int_equal(io_read(&s, b, 100), 6);
+    assert_memory_equal(buf_data(b), "0123456789abcdef", 16);
+    assert_int_equal(io_read(&s, b, 100), -EAGAIN);
+    assert_false(s.rd_ready);
+    close(sv[1]);
+    assert_int_equal(io_read(&s, b, 100), 0);
+    assert_true(s.rd_eof);
+    close(sv[0]);
+    free(b);
+}
+
+static void test_write_reports_eagain(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct io_side s;
+    io_side_init(&s, sv[0], NULL);
+    s.wr_ready = true;
+    static char chunk[65536];
+    long n;
+    while ((n = io_write(&s, chunk, sizeof chunk)) > 0)
+        ;
+    assert_int_equal(n, -EAGAIN);
+    assert_false(s.wr_ready);
+    close(sv[1]);
+    s.wr_ready = true;
+    assert_int_equal(io_write(&s, chunk, 1), -EPIPE);
+    close(sv[0]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replace_grow_shrink_remove),
+        cmocka_unit_test(test_replace_after_consume_and_overflow),
+        cmocka_unit_test(test_read_limit_eagain_eof),
+        cmocka_unit_test(test_write_reports_eagain),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
