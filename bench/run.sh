@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh -- the benchmarks behind `make bench`: one function per benchmark, run in turn.
 #
-# usage: bench/run.sh [NAME ...]     NAME: balance (default: every benchmark)
+# usage: bench/run.sh [NAME ...]     NAME: balance, proxy, idle (default: every benchmark)
 #
 # Each benchmark prints a markdown section, ready for docs/benchmarks.md. To add one, write
 # a bench_NAME function and add NAME to BENCHES.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 CC=${CC:-cc}
-BENCHES=(balance)
+BENCHES=(balance proxy idle)
 
 machine() {
   echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')),"\
@@ -30,6 +30,18 @@ bench_balance() {
     bench/bench_balance.c src/balance/*.c \
     -o "$BUILD/bench_balance" -lxxhash -lm -lpthread
   "$BUILD/bench_balance" ${BENCH_PICKS:-}
+}
+
+# fulcrum beside HAProxy and nginx in one run: req/s, p99, CPU per request (bench/proxy.sh).
+bench_proxy() {
+  make -s BUILD="$BUILD" "$BUILD/fulcrum" >&2 || true
+  FULCRUM_BIN="$BUILD/fulcrum" bench/proxy.sh
+}
+
+# Memory per idle keep-alive client connection at 10,000 connections (bench/idle.sh).
+bench_idle() {
+  make -s BUILD="$BUILD" "$BUILD/fulcrum" >&2 || true
+  FULCRUM_BIN="$BUILD/fulcrum" bench/idle.sh
 }
 
 main() {

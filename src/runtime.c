@@ -48,23 +48,30 @@ static uint32_t runtime_nworkers(const struct config *cfg)
 static int runtime_add_servers(struct runtime *rt, struct backend_rt *be, uint64_t now)
 {
     const struct config_backend *cb = be->cfg;
-    for (size_t j = 0; j < cb->nservers; j++) {
+    int err = 0;
+    pool_batch_begin(be->pool); /* one table rebuild for the whole list, not one per server */
+    for (size_t j = 0; j < cb->nservers && err == 0; j++) {
         const struct config_server *cs = &cb->servers[j];
         struct server *srv;
         int rc = pool_add_server(be->pool, cs->name, cs->address, cs->weight, cs->max_connections,
                                  now, &srv);
         if (rc != 0) {
             log_error("backend %s: server %s: %s", cb->name, cs->name, balance_strerror(rc));
-            return -1;
+            err = -1;
+            break;
         }
         rc = upstream_server_attach(srv, rt->nworkers);
         if (rc != 0) {
             log_error("backend %s: server %s: cannot use address %s: %s", cb->name, cs->name,
                       cs->address, rc == -ENOMEM ? "out of memory" : addr_strerror(rc));
-            return -1;
+            err = -1;
         }
     }
-    return 0;
+    if (pool_batch_end(be->pool) != 0 && err == 0) {
+        log_error("backend %s: out of memory building the %s table", cb->name, cb->strategy);
+        err = -1;
+    }
+    return err;
 }
 
 static int runtime_build_backend(struct runtime *rt, size_t i, uint64_t now)
