@@ -31,6 +31,15 @@ TSAN_UNIT := $(UNIT_NAMES:%=$(BUILD)/tsan/bin/%)
 
 PYTEST := /usr/bin/python3 -m pytest
 
+# Quiet by default (one line per file); `make V=1` shows the full commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+# Test objects are intermediate files; keep them so a rerun does not recompile.
+.SECONDARY:
+
 .PHONY: fuzz-build all deps test unit integration run bench tsan fuzz format format-check clean help
 all: $(BUILD)/fulcrum
 
@@ -48,30 +57,37 @@ deps:
 	@scripts/deps.sh
 
 $(BUILD)/fulcrum: $(REL_OBJS)
-	$(CC) $(REL_CFLAGS) $(REL_LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(REL_CFLAGS) $(REL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(REL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(ASAN_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tsan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(TSAN_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(TSAN_CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/fulcrum: $(ASAN_LIB) $(BUILD)/asan/src/main.o
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/asan/bin/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/tsan/bin/%: $(BUILD)/tsan/tests/unit/%.o $(TSAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # test and run set themselves up (deps) first, so a fresh machine needs nothing else.
 test:
@@ -112,11 +128,13 @@ FUZZ_SECONDS ?= 60
 
 $(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC $<")
+	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
 
 $(BUILD)/fuzz/bin/%: $(BUILD)/fuzz/tests/fuzz/%.o $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LD $@")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 

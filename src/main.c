@@ -14,21 +14,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: fulcrum COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  run FILE        run the load balancer in the foreground (SIGHUP reloads FILE,\n"
-            "                  SIGTERM/SIGINT drain in-flight requests and exit 0)\n"
-            "  check FILE      validate FILE: exit 0, or print FILE:LINE: message and exit 1\n"
-            "  demo            demo backends, a balancer on 127.0.0.1:8080 and the admin API\n"
-            "                  on 127.0.0.1:9090; needs no file\n"
-            "  simulate [...]  drive the balancing strategies with no network\n"
-            "                  (fulcrum simulate --help for its flags)\n"
-            "\n"
-            "options:\n"
-            "  -h, --help      this text\n"
-            "  -V, --version   the version\n");
+    fprintf(f, "usage: fulcrum COMMAND [ARGS]\n"
+               "\n"
+               "commands:\n"
+               "  run FILE        run the load balancer in the foreground (SIGHUP reloads FILE,\n"
+               "                  SIGTERM/SIGINT drain in-flight requests and exit 0)\n"
+               "  check FILE      validate FILE: exit 0, or print FILE:LINE: message and exit 1\n"
+               "  demo            demo backends, a balancer on 127.0.0.1:8080 and the admin API\n"
+               "                  on 127.0.0.1:9090; needs no file\n"
+               "  simulate [...]  drive the balancing strategies with no network\n"
+               "                  (fulcrum simulate --help for its flags)\n"
+               "\n"
+               "options:\n"
+               "  -h, --help      this text\n"
+               "  -V, --version   the version\n");
 }
 
 static int cmd_check(int argc, char **argv)

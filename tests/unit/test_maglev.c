@@ -155,8 +155,8 @@ static void test_maglev_removal_disruption(void **state)
         on_gone += strcmp(before[k], "m42") == 0;
     }
     assert_true(on_gone > 0);
-    assert_true(moved >= on_gone);    /* the removed server's keys must move */
-    assert_true(moved <= KEYS / 50);  /* and all moves together stay within 2% */
+    assert_true(moved >= on_gone);   /* the removed server's keys must move */
+    assert_true(moved <= KEYS / 50); /* and all moves together stay within 2% */
     pool_destroy(p);
 }
 
