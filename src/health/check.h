@@ -1,5 +1,4 @@
-/* check.h -- health checking: active checks on their own loop, passive reports, drain, slow start.
- */
+/* check.h -- health checking: active and passive checks, maintenance, slow start. */
 #ifndef FULCRUM_HEALTH_CHECK_H
 #define FULCRUM_HEALTH_CHECK_H
 
