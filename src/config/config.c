@@ -294,7 +294,10 @@ static int parse_health_check(struct walker *w, const struct walk_field *f, yaml
     if (rc != 0)
         return rc;
     hc->enabled = true;
-    if (seen[HC_TYPE].val == NULL && (seen[HC_PATH].val || seen[HC_EXPECT].val))
+    /* Without a type: HTTP GET /health, unless a tcp frontend serves the backend (decided
+     * in resolve_backend, once the frontends are known). */
+    hc->type_implicit = seen[HC_TYPE].val == NULL && !seen[HC_PATH].val && !seen[HC_EXPECT].val;
+    if (seen[HC_TYPE].val == NULL)
         hc->type = CONFIG_CHECK_HTTP;
     if (hc->type == CONFIG_CHECK_TCP && (seen[HC_PATH].val || seen[HC_EXPECT].val)) {
         const struct walk_seen *s = seen[HC_PATH].val ? &seen[HC_PATH] : &seen[HC_EXPECT];
@@ -318,7 +321,7 @@ static int parse_health_check(struct walker *w, const struct walk_field *f, yaml
 enum { OL_FAILURES, OL_EJECTION, OL_PERCENT };
 static const struct walk_field outlier_fields[] = {
     [OL_FAILURES] = {"consecutive_failures", walk_u32,
-                     offsetof(struct config_outlier, consecutive_failures), 1, 1000},
+                     offsetof(struct config_outlier, consecutive_failures), 0, 1000},
     [OL_EJECTION] = {"ejection_time", walk_duration,
                      offsetof(struct config_outlier, ejection_time_ns), 1, 0},
     [OL_PERCENT] = {"max_ejection_percent", walk_u32,
@@ -330,7 +333,7 @@ static int parse_outlier(struct walker *w, const struct walk_field *f, yaml_node
     struct config_outlier *o = &((struct config_backend *)obj)->outlier;
     struct walk_seen seen[WALK_NFIELDS(outlier_fields)] = {{0}};
     int rc = walk_nested(w, f, v, outlier_fields, WALK_NFIELDS(outlier_fields), o, seen);
-    o->enabled = rc == 0;
+    o->enabled = rc == 0 && o->consecutive_failures > 0; /* 0 turns ejection off */
     return rc;
 }
 
@@ -388,6 +391,7 @@ static void backend_defaults(struct config_backend *b)
         .expect_status_max = 399,
     };
     b->outlier = (struct config_outlier){
+        .enabled = true,
         .consecutive_failures = CONFIG_DEFAULT_OUTLIER_FAILURES,
         .ejection_time_ns = CONFIG_DEFAULT_OUTLIER_EJECTION_NS,
         .max_ejection_percent = CONFIG_DEFAULT_OUTLIER_MAX_PERCENT,
@@ -495,6 +499,12 @@ static int resolve_backend(struct walker *w, struct config_frontend *fe, yaml_no
         if (strcmp(cfg->backends[i].name, fe->backend_name) == 0) {
             enum config_hash_key key = cfg->backends[i].hash_key;
             fe->backend = i;
+            struct config_health_check *hc = &cfg->backends[i].health_check;
+            if (fe->mode == CONFIG_MODE_TCP && hc->type_implicit) {
+                hc->type = CONFIG_CHECK_TCP; /* a tcp backend may speak no HTTP at all */
+                hc->path = NULL;
+                hc->expect_status_min = hc->expect_status_max = 0;
+            }
             if (fe->mode == CONFIG_MODE_TCP && key != CONFIG_HASH_NONE &&
                 key != CONFIG_HASH_SOURCE_IP)
                 return walk_fail(w, walk_line(at),

@@ -88,7 +88,9 @@ struct config_server {
 struct config_health_check {
     bool enabled;                /* false when the backend has no health_check: servers
                                     are assumed healthy (passive checks may still eject) */
-    enum config_check_type type; /* default http when path is set, else tcp */
+    enum config_check_type type; /* default http (GET /health), but tcp for a backend
+                                    served by a tcp frontend */
+    bool type_implicit;          /* no type, path or expect_status in the file */
     const char *path;            /* http only: default "/"; NULL for tcp */
     uint64_t interval_ns;        /* default 2s */
     uint64_t timeout_ns;         /* default 1s (or interval_ns if shorter); <= interval */
@@ -99,7 +101,7 @@ struct config_health_check {
 };
 
 struct config_outlier {
-    bool enabled;                  /* false when the backend has no outlier section */
+    bool enabled;                  /* on by default; consecutive_failures: 0 turns it off */
     uint32_t consecutive_failures; /* default 5 */
     uint64_t ejection_time_ns;     /* default 30s */
     uint32_t max_ejection_percent; /* 0..100, default 50 */

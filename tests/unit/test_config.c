@@ -166,7 +166,7 @@ static void test_full_config(void **state)
     assert_int_equal(pg->health_check.type, CONFIG_CHECK_TCP);
     assert_null(pg->health_check.path);
     assert_int_equal(pg->health_check.timeout_ns, 500 * MS);
-    assert_false(pg->outlier.enabled);
+    assert_true(pg->outlier.enabled); /* passive ejection is on by default */
     assert_int_equal(pg->nservers, 0);
 
     assert_ptr_equal(config_find_backend(cfg, "pg"), pg);
@@ -210,7 +210,7 @@ static void test_defaults(void **state)
     assert_int_equal(b->vnodes, 160);
     assert_int_equal(b->maglev_table_size, 65537);
     assert_false(b->health_check.enabled);
-    assert_false(b->outlier.enabled);
+    assert_true(b->outlier.enabled);
     assert_int_equal(b->outlier.consecutive_failures, CONFIG_DEFAULT_OUTLIER_FAILURES);
     assert_int_equal(b->nservers, 1);
     assert_int_equal(b->servers[0].weight, 1);
@@ -255,8 +255,15 @@ static void test_section_defaults(void **state)
     assert_int_equal(cfg->backends[3].health_check.interval_ns, 500 * MS);
     assert_int_equal(cfg->backends[3].health_check.timeout_ns, 500 * MS); /* capped */
     assert_true(h3->enabled);
-    assert_int_equal(h3->type, CONFIG_CHECK_TCP);
-    assert_null(h3->path);
+    assert_int_equal(h3->type, CONFIG_CHECK_HTTP); /* the default: GET /health */
+    assert_string_equal(h3->path, "/health");
+    config_free(cfg);
+    /* Behind a tcp frontend the same empty section is a TCP connect check. */
+    cfg = load_ok("frontends:\n  - {name: t, listen: 127.0.0.1:7000, mode: tcp, backend: b}\n"
+                  "backends:\n  - name: b\n    health_check: {}\n"
+                  "    servers: [{name: s, address: 127.0.0.1:7001}]\n");
+    assert_int_equal(cfg->backends[0].health_check.type, CONFIG_CHECK_TCP);
+    assert_null(cfg->backends[0].health_check.path);
     config_free(cfg);
 }
 
