@@ -37,6 +37,11 @@ struct ring_point {
 struct ring {
     uint32_t npoints;
     uint32_t vnodes; /* points per unit of weight, after the cap */
+    /* index[b] is the first point whose hash's top `bits` bits are >= b: a lookup reads
+     * one index entry and searches a bucket of one or two points instead of a binary
+     * search over the whole ring, whose every step is a cache miss at 10k servers. */
+    uint32_t bits;
+    uint32_t *index; /* (1 << bits) + 1 entries */
     struct ring_point pt[];
 };
 
@@ -103,6 +108,25 @@ static uint32_t ring_vnodes_for(const struct pool_table *t)
     return v ? (uint32_t)v : 1;
 }
 
+static int build_index(struct ring *r)
+{
+    r->bits = 1;
+    while (r->bits < 20 && (1u << r->bits) < r->npoints)
+        r->bits++;
+    size_t nb = (size_t)1 << r->bits;
+    r->index = malloc((nb + 1) * sizeof *r->index);
+    if (r->index == NULL)
+        return BAL_ENOMEM;
+    uint32_t j = 0;
+    for (size_t b = 0; b < nb; b++) {
+        while (j < r->npoints && (r->pt[j].hash >> (64 - r->bits)) < b)
+            j++;
+        r->index[b] = j;
+    }
+    r->index[nb] = r->npoints;
+    return 0;
+}
+
 static int ring_build(struct pool_table *t)
 {
     uint32_t v = ring_vnodes_for(t);
@@ -121,7 +145,9 @@ static int ring_build(struct pool_table *t)
         for (uint64_t k = 0; k < (uint64_t)v * t->weights[i]; k++)
             r->pt[j++] = (struct ring_point){.hash = XXH64(name, len, k), .server = i};
     }
-    if (sort_points(r->pt, r->npoints) != 0 || link_points(r, t->n) != 0) {
+    r->index = NULL;
+    if (sort_points(r->pt, r->npoints) != 0 || link_points(r, t->n) != 0 || build_index(r) != 0) {
+        free(r->index);
         free(r);
         return BAL_ENOMEM;
     }
@@ -131,13 +157,16 @@ static int ring_build(struct pool_table *t)
 
 static void ring_free(void *data)
 {
-    free(data);
+    struct ring *r = data;
+    free(r->index);
+    free(r);
 }
 
 /* The first point whose hash is >= h, wrapping to 0 past the last. */
 static uint32_t ring_find(const struct ring *r, uint64_t h)
 {
-    uint32_t lo = 0, hi = r->npoints;
+    uint64_t b = h >> (64 - r->bits);
+    uint32_t lo = r->index[b], hi = r->index[b + 1];
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         if (r->pt[mid].hash < h)
