@@ -1,7 +1,7 @@
 # fulcrum -- build, test, run.  `make help` lists the targets.
 CC      ?= gcc
 BUILD   := build
-PKGS    := libxxhash yaml-0.1 jansson
+PKGS    := libxxhash yaml-0.1 jansson libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lxxhash -lyaml -ljansson)
 
@@ -118,6 +118,9 @@ format:
 
 format-check:
 	clang-format --dry-run --Werror $(SRCS) $(shell find src tests -name '*.h') $(UNIT_SRCS)
+
+# dashboard.c embeds dashboard.html with .incbin: -MMD does not see it.
+$(foreach v,rel asan tsan fuzz,$(BUILD)/$(v)/src/admin/dashboard.o): $(EMBED)
 
 # Fuzzing: clang + libFuzzer; each tests/fuzz/fuzz_NAME.c is one target.
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))

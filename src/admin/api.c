@@ -451,7 +451,7 @@ static int admin_read_token(struct admin *a, const char *env, char *err, size_t 
         return 0;
     const char *v = getenv(env);
     if (v == NULL || *v == '\0') {
-        snprintf(err, errlen, "admin: token_env names %s, which is not set or empty", env);
+        snprintf(err, errlen, "token_env names %s, which is not set or empty", env);
         return -EINVAL;
     }
     a->token = strdup(v);
@@ -484,17 +484,17 @@ static int admin_bind(struct admin *a, const char *listen, char *err, size_t err
     socklen_t len;
     int rc = admin_parse_listen(listen, &ss, &len);
     if (rc != 0) {
-        snprintf(err, errlen, "admin: cannot listen on %s: %s", listen, addr_strerror(rc));
+        snprintf(err, errlen, "cannot listen on %s: %s", listen, addr_strerror(rc));
         return -EINVAL;
     }
     a->loopback = addr_is_loopback(&ss);
     if (!a->loopback && a->token == NULL) {
-        snprintf(err, errlen, "admin: %s is not a loopback address and no token is set", listen);
+        snprintf(err, errlen, "%s is not a loopback address and no token is set", listen);
         return -EINVAL;
     }
     int fd = sock_listen((struct sockaddr *)&ss, len, 64, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "admin: cannot listen on %s: %s", listen, strerror(-fd));
+        snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(-fd));
         return fd;
     }
     loop_io_init(&a->lio, fd, on_listen_io);
@@ -527,7 +527,7 @@ static int admin_init(struct admin *a, const struct admin_options *opt, char *er
     if (rc == 0)
         rc = loop_io_start(a->loop, &a->lio, LOOP_READ);
     if (rc != 0 && err[0] == '\0')
-        snprintf(err, errlen, "admin: %s", strerror(-rc));
+        snprintf(err, errlen, "%s", strerror(-rc));
     return rc;
 }
 
@@ -557,7 +557,7 @@ int admin_start(const struct admin_options *opt, struct admin **out, char *err, 
     *out = NULL;
     struct admin *a = calloc(1, sizeof *a);
     if (a == NULL) {
-        snprintf(err, errlen, "admin: out of memory");
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     pthread_mutex_init(&a->lock, NULL);
@@ -569,7 +569,7 @@ int admin_start(const struct admin_options *opt, struct admin **out, char *err, 
         rc = -pthread_create(&a->thread, NULL, admin_thread, a);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc != 0)
-            snprintf(err, errlen, "admin: cannot start its thread: %s", strerror(-rc));
+            snprintf(err, errlen, "cannot start its thread: %s", strerror(-rc));
     }
     if (rc != 0) {
         admin_free(a);

@@ -81,7 +81,8 @@ struct admin_hooks {
     int (*set_weight)(void *arg, const struct admin_backend *be, const char *name, unsigned weight);
     int (*set_maintenance)(void *arg, const struct admin_backend *be, const char *name, bool on);
     /* POST /api/reload. 0 when the new configuration runs; else a negative errno (-EINVAL:
-     * the file is invalid, answered 400; anything else 500) with one line in err. The
+     * the file is invalid, answered 400; -ENOTSUP: 501; anything else 500) with one line
+     * in err. The
      * runtime counts reloads itself (admin_note_reload), for SIGHUP and API alike. */
     int (*reload)(void *arg, char *err, size_t errlen);
     /* The health-check verdict of `s`; false when health checks do not run for it. */

@@ -468,8 +468,11 @@ static void post_reload(struct admin *a, struct admin_response *resp)
     /* Without a->lock: the runtime's reload calls admin_set_backends. */
     int rc = a->hooks.reload(a->hooks.arg, err, sizeof err);
     if (rc != 0)
-        admin_error(resp, rc == -EINVAL ? 400 : 500, "reload failed: %s",
-                    err[0] ? err : strerror(-rc));
+        admin_error(resp,
+                    rc == -EINVAL    ? 400
+                    : rc == -ENOTSUP ? 501
+                                     : 500,
+                    "reload failed: %s", err[0] ? err : strerror(-rc));
     else
         admin_json(resp, 200, json_pack("{s:b}", "reloaded", 1));
 }
