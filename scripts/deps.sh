@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   make gcc clang libclang-rt-14-dev pkg-config clang-format
-  libcmocka-dev libxxhash-dev libyaml-dev libjansson-dev
+  libcmocka-dev libxxhash-dev libyaml-dev libjansson-dev libsystemd-dev
   python3 python3-pytest python3-prometheus-client
   chromium
 )

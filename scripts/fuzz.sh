@@ -4,6 +4,7 @@
 # corpus under build/, never into the repo. Exits non-zero on the first crash.
 set -u
 secs=$1; shift
+rm -rf build/fuzz/artifacts # a crash counts only when this run finds it
 for bin in "$@"; do
   name=$(basename "$bin")
   seeds=tests/fuzz/corpus/$name

@@ -18,9 +18,12 @@ struct runtime_opts {
  * Runs the load balancer in the foreground until SIGTERM or SIGINT, then drains: listeners
  * close, idle connections close, in-flight requests get up to RUNTIME_DRAIN_NS to finish.
  * Logs to stderr. Takes ownership of `cfg` (freed before returning). `path` is the file
- * SIGHUP re-reads (NULL: SIGHUP is ignored, e.g. for the demo). Returns the process exit
- * status: 0 after a clean stop, 1 when startup failed (bind error, unresolvable server,
- * bad strategy options), with the reason logged.
+ * SIGHUP and POST /api/reload re-read (NULL: no reload, e.g. for the demo): a valid file is
+ * swapped in without dropping a request, an invalid one is refused with its FILE:LINE
+ * error logged (docs/operations.md). SIGUSR1 reopens the access log file. Under systemd
+ * (NOTIFY_SOCKET set) it reports READY=1, RELOADING=1 and STOPPING=1. Returns the process
+ * exit status: 0 after a clean stop, 1 when startup failed (bind error, unresolvable
+ * server, bad strategy options), with the reason logged.
  */
 int runtime_run(struct config *cfg, const char *path);
 

@@ -1,8 +1,9 @@
-/* runtime_admin.c -- the admin API's hooks into the live runtime: add, remove, weigh servers. */
+/* runtime_admin.c -- the admin API's hooks into the live runtime: add, remove, weigh, reload. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/api.h"
 #include "balance/errors.h"
@@ -11,12 +12,22 @@
 #include "net/addr.h"
 #include "runtime_internal.h"
 
+/*
+ * Every hook runs on the admin thread, which holds its own lock meanwhile, and takes
+ * rt->lock: a reload (which replaces generations and may replace pools) never runs in the
+ * middle of one. A pool the admin API still shows after a reload replaced it is no longer
+ * found here: the change is refused and the client may retry.
+ */
+static uint64_t admin_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static struct backend_rt *admin_find(struct runtime *rt, const struct admin_backend *abe)
 {
-    for (size_t i = 0; i < rt->nbackends; i++)
-        if (rt->backends[i].pool == abe->pool)
-            return &rt->backends[i];
-    return NULL;
+    return runtime_find_backend(rt, abe->pool);
 }
 
 /* A POSTed server: give it what the proxy needs (its resolved address, idle lists) and
@@ -25,114 +36,89 @@ static int hook_server_added(void *arg, const struct admin_backend *abe, struct 
                              char *err, size_t errlen)
 {
     struct runtime *rt = arg;
+    pthread_mutex_lock(&rt->lock);
     struct backend_rt *be = admin_find(rt, abe);
-    int rc = upstream_server_attach(s, rt->nworkers);
-    if (rc != 0) {
+    int rc;
+    if (!be) {
+        snprintf(err, errlen, "the backend was just reloaded; try again");
+        rc = -ESTALE;
+    } else if ((rc = upstream_server_attach(s, rt->nworkers)) != 0) {
         snprintf(err, errlen, "cannot use address %s: %s", s->address,
                  rc == -ENOMEM ? "out of memory" : addr_strerror(rc));
-        return rc;
-    }
-    if (be && be->hb && (rc = health_server_added(be->hb, s)) != 0) {
+    } else if (be->hb && (rc = health_server_added(be->hb, s)) != 0) {
         snprintf(err, errlen, "cannot check server %s: %s", s->name,
                  rc == -EEXIST || rc == -ENOMEM ? strerror(-rc) : addr_strerror(rc));
         upstream_server_detach(s);
-        return rc;
     }
-    return 0; /* the admin API logs the change */
+    pthread_mutex_unlock(&rt->lock);
+    return rc; /* the admin API logs the change */
 }
 
-/* Posted to each worker after a removal: close its idle connections to the server. */
-struct forget_task {
-    struct worker *w;
-    struct upstream_server *us;
-};
-
-static void forget_cb(struct loop *loop, void *arg)
+static bool pool_holds(struct pool *p, const struct server *s)
 {
-    (void)loop;
-    struct forget_task *t = arg;
-    upstream_worker_forget(t->w, t->us);
-    free(t);
-}
-
-/* Keeps `us` until exit: connections of the removed server may still point at it. */
-static int keep_retired(struct runtime *rt, struct upstream_server *us)
-{
-    pthread_mutex_lock(&rt->retired_lock);
-    if (rt->nretired == rt->retired_cap) {
-        size_t cap = rt->retired_cap ? rt->retired_cap * 2 : 8;
-        struct upstream_server **n = realloc(rt->retired, cap * sizeof(*n));
-        if (!n) {
-            pthread_mutex_unlock(&rt->retired_lock);
-            return -ENOMEM;
-        }
-        rt->retired = n;
-        rt->retired_cap = cap;
-    }
-    rt->retired[rt->nretired++] = us;
-    pthread_mutex_unlock(&rt->retired_lock);
-    return 0;
+    bool found = false;
+    pool_lock(p);
+    for (size_t i = 0; !found && i < pool_size(p); i++)
+        found = pool_server(p, i) == s;
+    pool_unlock(p);
+    return found;
 }
 
 /*
- * DELETE, after the server was put in maintenance: the checker lets go of it, the pool
- * removes it (requests in flight finish on it), its connections stop going idle, and each
- * worker closes the idle ones it keeps.
+ * DELETE, after the server was put in maintenance: the checker lets go of it, its
+ * connections stop going idle, every worker closes the idle ones it keeps, and then the
+ * pool removes it (requests in flight finish on it).
  */
 static int hook_server_remove(void *arg, const struct admin_backend *abe, struct server *s)
 {
     struct runtime *rt = arg;
+    pthread_mutex_lock(&rt->lock);
     struct backend_rt *be = admin_find(rt, abe);
-    struct upstream_server *us = s->user;
-    char name[SERVER_NAME_MAX];
-    snprintf(name, sizeof name, "%s", s->name);
-    if (us && keep_retired(rt, us) != 0)
-        return BAL_ENOMEM;
-    if (be && be->hb)
-        health_server_removing(be->hb, s);
-    int rc = pool_remove_server(abe->pool, name); /* s may be freed from here on */
-    if (rc != 0)
-        return rc;
-    if (us) {
-        upstream_server_retire(us);
-        for (uint32_t i = 0; i < rt->nworkers; i++) {
-            struct forget_task *t = malloc(sizeof(*t));
-            if (!t)
-                continue; /* its idle connections then close at their idle timeout */
-            t->w = &rt->workers[i];
-            t->us = us;
-            if (loop_post(rt->workers[i].loop, forget_cb, t) != 0)
-                free(t);
-        }
-    }
-    return 0; /* the admin API logs the change */
+    /* A reload may have removed it since the admin API looked it up: check before use. */
+    int rc = be && pool_holds(be->pool, s) ? 0 : BAL_ENOTFOUND;
+    if (rc == 0 && runtime_remove_server(rt, be, s) != 0)
+        rc = BAL_ENOMEM;
+    pthread_mutex_unlock(&rt->lock);
+    return rc; /* the admin API logs the change */
 }
 
 static int hook_set_weight(void *arg, const struct admin_backend *abe, const char *name,
                            unsigned weight)
 {
-    struct backend_rt *be = admin_find(arg, abe);
-    if (!be || !be->hb)
-        return -ENOENT;
-    return health_set_weight(be->hb, name, weight);
+    struct runtime *rt = arg;
+    pthread_mutex_lock(&rt->lock);
+    struct backend_rt *be = admin_find(rt, abe);
+    int rc = -ENOENT;
+    if (be && be->hb)
+        rc = health_set_weight(be->hb, name, weight);
+    else if (be)
+        rc = pool_set_weight(be->pool, name, weight) == 0 ? 0 : -ENOENT;
+    pthread_mutex_unlock(&rt->lock);
+    return rc;
 }
 
 static int hook_set_maintenance(void *arg, const struct admin_backend *abe, const char *name,
                                 bool on)
 {
-    struct backend_rt *be = admin_find(arg, abe);
-    if (!be || !be->hb)
-        return -ENOENT;
-    return health_set_maintenance(be->hb, name, on);
+    struct runtime *rt = arg;
+    pthread_mutex_lock(&rt->lock);
+    struct backend_rt *be = admin_find(rt, abe);
+    int rc = -ENOENT;
+    if (be && be->hb)
+        rc = health_set_maintenance(be->hb, name, on);
+    else if (be)
+        rc = pool_set_state(be->pool, name, on ? SERVER_MAINTENANCE : SERVER_HEALTHY,
+                            admin_clock()) == 0
+                 ? 0
+                 : -ENOENT;
+    pthread_mutex_unlock(&rt->lock);
+    return rc;
 }
 
+/* Without the admin API's lock (the reload shows the new backends through it). */
 static int hook_reload(void *arg, char *err, size_t errlen)
 {
-    struct runtime *rt = arg;
-    int rc = runtime_reload_file(rt, err, errlen);
-    if (rt->admin)
-        admin_note_reload(rt->admin, false);
-    return rc;
+    return runtime_reload_file(arg, err, errlen); /* counts and logs the outcome */
 }
 
 /* Called by the admin API with the pool locked: it must not ask the health checker (which
@@ -195,32 +181,25 @@ void runtime_admin_refresh(struct runtime *rt)
 {
     if (!rt->admin)
         return;
-    for (size_t i = 0; i < rt->nbackends; i++)
-        if (rt->backends[i].hb)
-            refresh_backend(&rt->backends[i]);
+    pthread_mutex_lock(&rt->lock);
+    const struct snapshot *snap = &rt->cur->snap;
+    for (size_t i = 0; i < snap->nbackends; i++)
+        if (snap->backends[i].hb)
+            refresh_backend(&snap->backends[i]);
+    pthread_mutex_unlock(&rt->lock);
 }
 
 int runtime_admin_start(struct runtime *rt)
 {
-    const struct config_admin *ca = &rt->cfg->admin;
+    const struct rt_gen *g = rt->cur;
+    const struct config_admin *ca = &g->cfg->admin;
     if (!ca->enabled)
         return 0;
-    rt->admin_backends = calloc(rt->nbackends ? rt->nbackends : 1, sizeof(*rt->admin_backends));
-    if (!rt->admin_backends) {
-        log_error("admin: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < rt->nbackends; i++)
-        rt->admin_backends[i] = (struct admin_backend){
-            .name = rt->backends[i].cfg->name,
-            .pool = rt->backends[i].pool,
-            .cfg = rt->backends[i].cfg,
-        };
     struct admin_options o = {
         .listen = ca->listen,
         .token_env = ca->token_env,
-        .backends = rt->admin_backends,
-        .nbackends = rt->nbackends,
+        .backends = g->admin,
+        .nbackends = g->snap.nbackends,
         .hooks =
             {
                 .arg = rt,
@@ -228,14 +207,28 @@ int runtime_admin_start(struct runtime *rt)
                 .server_remove = hook_server_remove,
                 .set_weight = hook_set_weight,
                 .set_maintenance = hook_set_maintenance,
-                .reload = hook_reload,
+                .reload = rt->path ? hook_reload : NULL,
                 .health = hook_health,
             },
     };
+    /* Its hooks may run before this returns, and before the workers' threads start (a
+     * barrier then waits for them, without holding anything the main thread needs). An
+     * early POST /api/reload waits on reload_lock until rt->admin is set. */
+    pthread_mutex_lock(&rt->lock);
+    rt->admin_gen = g->snap.gen;
+    pthread_mutex_unlock(&rt->lock);
     char err[ADMIN_ERR_MAX];
-    if (admin_start(&o, &rt->admin, err, sizeof err) != 0) {
+    struct admin *a;
+    pthread_mutex_lock(&rt->reload_lock);
+    int rc = admin_start(&o, &a, err, sizeof err);
+    if (rc == 0) {
+        pthread_mutex_lock(&rt->lock);
+        rt->admin = a;
+        pthread_mutex_unlock(&rt->lock);
+    }
+    pthread_mutex_unlock(&rt->reload_lock);
+    if (rc != 0) {
         log_error("admin: %s", err);
-        rt->admin = NULL;
         return -1;
     }
     log_info("admin API on http://%s/ (dashboard, /api/backends, /metrics)", ca->listen);
@@ -244,17 +237,27 @@ int runtime_admin_start(struct runtime *rt)
 
 void runtime_admin_stop(struct runtime *rt)
 {
-    admin_stop(rt->admin);
+    admin_stop(rt->admin); /* joins its thread: no hook runs after this */
+    pthread_mutex_lock(&rt->lock);
     rt->admin = NULL;
+    pthread_mutex_unlock(&rt->lock);
 }
 
-void runtime_admin_free(struct runtime *rt)
+void runtime_admin_show(struct runtime *rt, struct rt_gen *g)
 {
-    free(rt->admin_backends);
-    rt->admin_backends = NULL;
-    for (size_t i = 0; i < rt->nretired; i++)
-        upstream_server_free(rt->retired[i]);
-    free(rt->retired);
-    rt->retired = NULL;
-    rt->nretired = rt->retired_cap = 0;
+    if (!rt->admin)
+        return;
+    if (admin_set_backends(rt->admin, g->admin, g->snap.nbackends) != 0) {
+        log_error("admin: out of memory: the API shows the previous configuration");
+        return; /* admin_gen stays: the generation it shows is kept */
+    }
+    pthread_mutex_lock(&rt->lock);
+    rt->admin_gen = g->snap.gen;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+void runtime_admin_note_reload(struct runtime *rt, bool ok)
+{
+    if (rt->admin)
+        admin_note_reload(rt->admin, ok);
 }

@@ -403,7 +403,10 @@ static void put_server(struct admin *a, const struct admin_backend *be, const ch
         admin_error(resp, 400, "nothing to change: send 'weight' and/or 'status'");
         return;
     }
-    if (pool_find(be->pool, name) == NULL) {
+    pool_lock(be->pool); /* a reload may be removing servers from the list right now */
+    bool known = pool_find(be->pool, name) != NULL;
+    pool_unlock(be->pool);
+    if (!known) {
         admin_error(resp, 404, "backend %s has no server %s", be->name, name);
         return;
     }

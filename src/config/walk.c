@@ -100,6 +100,11 @@ int walk_fail(struct walker *w, uint32_t line, const char *fmt, ...)
             va_start(ap, fmt);
             vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
             va_end(ap);
+            /* The message quotes the file's bytes: keep it one line, with no terminal
+             * escapes, whatever the value held (found by fuzz_config). */
+            for (char *c = w->err + n; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                    *c = '?';
         }
     }
     w->failed = true;

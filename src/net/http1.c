@@ -211,43 +211,43 @@ static bool all_class(const char *s, size_t n, unsigned cls)
 
 /* ---- special header fields ---- */
 
+/*
+ * One Content-Length line. A comma list ("42, 42") is refused even when its values agree:
+ * RFC 9110 8.6 allows refusing it, nginx does, and the http-desync-guardian corpus ranks
+ * it severe (a hop that reads only the first digits frames the body differently).
+ * Identical repeated lines are still accepted and forwarded as one normalised line.
+ */
 static int on_content_length(struct scan *s, const char *v, size_t n)
 {
     struct http1_head *h = s->head;
-    struct list_iter it;
-    const char *elem;
-    size_t elen, count = 0;
+    uint64_t val = 0;
 
-    list_init(&it, v, n);
-    while (list_next(&it, &elem, &elen)) {
-        uint64_t val = 0;
+    if (n == 0)
+        return HTTP1_ERR_BAD_CONTENT_LENGTH;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(v[i] - '0');
 
-        if (elen == 0)
+        if (d > 9)
             return HTTP1_ERR_BAD_CONTENT_LENGTH;
-        for (size_t i = 0; i < elen; i++) {
-            unsigned d = (unsigned)(elem[i] - '0');
-
-            if (d > 9)
-                return HTTP1_ERR_BAD_CONTENT_LENGTH;
-            if (val > (UINT64_MAX - d) / 10)
-                return HTTP1_ERR_BAD_CONTENT_LENGTH;
-            val = val * 10 + d;
-        }
-        if (h->has_content_length && h->content_length != val)
-            return HTTP1_ERR_CONFLICTING_CONTENT_LENGTH;
-        if (h->has_content_length || count > 0)
-            h->content_length_list = true;
-        h->has_content_length = true;
-        h->content_length = val;
-        count++;
+        if (val > (UINT64_MAX - d) / 10)
+            return HTTP1_ERR_BAD_CONTENT_LENGTH;
+        val = val * 10 + d;
     }
+    if (h->has_content_length) {
+        if (h->content_length != val)
+            return HTTP1_ERR_CONFLICTING_CONTENT_LENGTH;
+        h->content_length_list = true;
+    }
+    h->has_content_length = true;
+    h->content_length = val;
     return 0;
 }
 
+/* "identity" is only reserved (RFC 9110 18.6) but old clients list it; it changes nothing. */
 static bool te_is_known(const char *c, size_t n)
 {
-    return ieq(c, n, "gzip") || ieq(c, n, "deflate") || ieq(c, n, "compress") ||
-           ieq(c, n, "x-gzip") || ieq(c, n, "x-compress");
+    return ieq(c, n, "gzip") || ieq(c, n, "identity") || ieq(c, n, "deflate") ||
+           ieq(c, n, "compress") || ieq(c, n, "x-gzip") || ieq(c, n, "x-compress");
 }
 
 /* Folds one Transfer-Encoding line into the scan; the verdict is taken after the head. */
@@ -364,6 +364,33 @@ static int on_host(struct scan *s, const char *v, size_t n)
     return 0;
 }
 
+/*
+ * True for a request field name that is not Content-Length or Transfer-Encoding but reads
+ * as one once case and every non-letter are ignored: Transfer_Encoding, Content.Length,
+ * Transfer---Encoding. CGI and WSGI map '-' and '_' alike (HTTP_TRANSFER_ENCODING), and
+ * lax parsers squash more; forwarding such a name would hand a backend a second framing
+ * we never checked, so it is refused like a malformed name.
+ */
+static bool is_framing_lookalike(const char *name, size_t nlen)
+{
+    static const char cl[] = "contentlength", te[] = "transferencoding";
+    bool maybe_cl = true, maybe_te = true;
+    size_t k = 0;
+
+    for (size_t i = 0; i < nlen && (maybe_cl || maybe_te); i++) {
+        char c = lower(name[i]);
+
+        if (c < 'a' || c > 'z')
+            continue;
+        maybe_cl = maybe_cl && k < sizeof(cl) - 1 && cl[k] == c;
+        maybe_te = maybe_te && k < sizeof(te) - 1 && te[k] == c;
+        k++;
+    }
+    if (!((maybe_cl && k == sizeof(cl) - 1) || (maybe_te && k == sizeof(te) - 1)))
+        return false;
+    return !ieq(name, nlen, "content-length") && !ieq(name, nlen, "transfer-encoding");
+}
+
 /* Records one header line and folds the fields that drive framing into the scan. */
 static int add_field(struct scan *s, const char *name, size_t nlen, const char *v, size_t vlen)
 {
@@ -372,6 +399,8 @@ static int add_field(struct scan *s, const char *name, size_t nlen, const char *
 
     if (h->num_headers >= s->cap)
         return HTTP1_ERR_TOO_MANY_HEADERS;
+    if (s->request && nlen >= 13 && is_framing_lookalike(name, nlen))
+        return HTTP1_ERR_BAD_HEADER_NAME;
     f = &h->headers[h->num_headers++];
     f->name = name;
     f->name_len = nlen;
@@ -490,8 +519,9 @@ static int parse_fields(const char **pp, const char *end, struct scan *s)
     }
 }
 
-/* "HTTP/" DIGIT "." DIGIT at p, checking only the bytes present; *minor is 0 or 1 when the
- * version is 1.0 or 1.1, else -1 (the caller turns that into 505 once the line is whole). */
+/* "HTTP/" DIGIT "." DIGIT at p, checking only the bytes present; *minor is 0 for 1.0 and 1
+ * for 1.1 and any higher 1.x (RFC 9110 2.5: process it as the highest minor version we
+ * implement), else -1 (the caller turns that into 505 once the line is whole). */
 static int parse_version(const char *p, const char *end, int *minor)
 {
     static const char pat[] = "HTTP/d.d";
@@ -503,7 +533,7 @@ static int parse_version(const char *p, const char *end, int *minor)
     }
     if (avail < 8)
         return HTTP1_INCOMPLETE;
-    *minor = (p[5] == '1' && (p[7] == '0' || p[7] == '1')) ? p[7] - '0' : -1;
+    *minor = p[5] == '1' ? (p[7] == '0' ? 0 : 1) : -1;
     return 0;
 }
 
@@ -632,12 +662,17 @@ static int parse_request_line(const char **pp, const char *end, const struct htt
     rc = parse_version(p, end, &r->minor_version);
     if (rc != 0)
         return rc;
-    rc = line_end(p + 8, end, HTTP1_ERR_BAD_VERSION);
+    /* Whitespace after the version is tolerated (RFC 9112 3 allows ignoring it): the
+     * request line is rebuilt when forwarded, so no other hop ever sees it. */
+    p += 8;
+    while (p < end && is_ows(*p))
+        p++;
+    rc = line_end(p, end, HTTP1_ERR_BAD_VERSION);
     if (rc != 0)
         return rc;
     if (r->minor_version < 0)
         return HTTP1_ERR_VERSION;
-    *pp = p + 10;
+    *pp = p + 2;
     return 0;
 }
 
@@ -744,10 +779,12 @@ static int finish_head(struct scan *s, int minor)
             return HTTP1_ERR_TE_IN_HTTP10;
         if (s->te_bad)
             return HTTP1_ERR_BAD_TE;
-        if (s->request && s->te_unknown)
-            return HTTP1_ERR_UNKNOWN_TE;
+        /* RFC 9112 6.3: a request whose final coding is not chunked MUST get a 400 (and a
+         * close), whatever the codings are; 501 is only for an unknown coding before it. */
         if (s->request && !s->te_last_chunked)
             return HTTP1_ERR_BAD_TE;
+        if (s->request && s->te_unknown)
+            return HTTP1_ERR_UNKNOWN_TE;
         h->chunked = s->te_last_chunked;
     }
     if (minor == 1)

@@ -28,16 +28,19 @@
  *   - lines end in CRLF only; a bare LF or a bare CR anywhere in the head is an error.
  *   - leading empty lines (CRLF) before a request line are skipped (RFC 9112 section 2.2)
  *     and counted in the bytes consumed and in the head size limit.
- *   - Content-Length: 1*DIGIT, no sign, no spaces inside, fits in uint64. Repeated lines or
- *     a comma list are accepted only if every value is identical (RFC 9110 section 8.6);
+ *   - Content-Length: 1*DIGIT, no sign, no spaces inside, no comma list, fits in uint64.
+ *     Repeated lines are accepted only if every value is identical (RFC 9110 section 8.6);
  *     `content_length_list` then tells the caller to forward a single normalised value.
  *   - Transfer-Encoding: a comma list of tokens over all its lines, case-insensitive,
  *     without parameters. chunked must appear at most once and last. Known codings:
- *     chunked, gzip, deflate, compress, x-gzip, x-compress (identity is unregistered and
- *     counts as unknown). In a request an unknown coding gives HTTP1_ERR_UNKNOWN_TE (501)
- *     and a known one not ending in chunked gives HTTP1_ERR_BAD_TE (400). In a response an
- *     unknown coding is allowed and a final coding other than chunked means the body is
- *     delimited by the connection close (RFC 9112 section 6.3).
+ *     chunked, gzip, deflate, compress, x-gzip, x-compress, identity (reserved, a no-op).
+ *     In a request a final coding other than chunked gives HTTP1_ERR_BAD_TE (400, RFC 9112
+ *     section 6.3), and an unknown coding before a final chunked HTTP1_ERR_UNKNOWN_TE (501).
+ *     In a response an unknown coding is allowed and a final coding other than chunked
+ *     means the body is delimited by the connection close (RFC 9112 section 6.3).
+ *   - request field names that read as Content-Length or Transfer-Encoding once case and
+ *     non-letters are ignored (Transfer_Encoding, Content.Length) are HTTP1_ERR_BAD_HEADER_NAME:
+ *     CGI/WSGI backends map '_' and '-' alike.
  *   - both Content-Length and Transfer-Encoding: an error for requests and responses.
  *   - Transfer-Encoding in an HTTP/1.0 message: an error (RFC 9112 section 6.1).
  *   - request-target: bytes 0x21-0x7E except '#'; origin-form, absolute-form
@@ -48,6 +51,9 @@
  *     RFC 3986 allows it: it is the mark of two Host values merged by some hop.
  *   - header values: VCHAR, obs-text (0x80-0xFF), SP and HTAB; leading and trailing OWS
  *     are trimmed. Names are tokens; whitespace before the colon and obs-fold are errors.
+ *   - version: HTTP/1.0, or HTTP/1.1; a higher HTTP/1.x is read as 1.1 (RFC 9110 section
+ *     2.5). In a request line, SP or HTAB after the version is ignored (RFC 9112 section 3
+ *     allows it; the line is rebuilt when forwarded).
  *   - status code: three digits, 100-999 (RFC 9110 section 15: 600-999 are invalid but
  *     seen; the caller may treat them as 5xx). A missing SP before an empty reason phrase
  *     is tolerated since it cannot change framing.
@@ -153,7 +159,7 @@ struct http1_request {
     const char *target;
     size_t target_len;
     enum http1_target_form target_form;
-    int minor_version; /* 0 or 1 */
+    int minor_version; /* 0 or 1 (1 also for a higher HTTP/1.x) */
     /* The authority the request is for: the request-target's authority for absolute- and
      * authority-form (RFC 9112 section 3.2.2 says it wins over Host), else the Host value.
      * NULL with host_len 0 for an HTTP/1.0 request without Host. */

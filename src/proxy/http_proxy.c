@@ -399,13 +399,17 @@ static void http_start_request(struct http_session *s, const struct http1_reques
                                size_t head_len)
 {
     struct http_txn *t = &s->t;
+    /* After a reload, each request runs on the configuration current when it starts; a
+     * connection whose frontend went away serves this one and closes. */
+    bool gone = !worker_conn_follow(s->w, &s->base);
+    s->be = s->base.fe->backend;
     if (s->w->alog)
         http_note_request_line(s, req);
     t->req_http10 = req->minor_version == 0;
     t->req_is_head = req->method == HTTP1_METHOD_HEAD;
     t->req_idempotent = method_is_idempotent(req->method);
     t->req_upgrade = req->head.has_upgrade && req->head.conn_upgrade && !t->req_http10;
-    t->close_after = !req->head.keep_alive || s->w->draining;
+    t->close_after = !req->head.keep_alive || s->w->draining || gone;
     t->req_body = (uint8_t)http1_request_body_kind(req);
     t->req_left = req->head.has_content_length ? req->head.content_length : 0;
     t->req_complete =

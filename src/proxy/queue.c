@@ -26,11 +26,10 @@ static void queue_poll_cb(struct loop *loop, struct loop_timer *t)
     queue_run(t->data);
 }
 
-void queue_init(struct backend_queue *q, struct worker *w, struct backend_rt *be)
+void queue_init(struct backend_queue *q, struct worker *w)
 {
     link_init(&q->waiting);
     q->len = 0;
-    q->be = be;
     q->w = w;
     loop_defer_init(&q->kick, queue_kick_cb);
     q->kick.data = q;

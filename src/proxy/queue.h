@@ -20,7 +20,7 @@ struct queue_entry {
     bool queued;
 };
 
-void queue_init(struct backend_queue *q, struct worker *w, struct backend_rt *be);
+void queue_init(struct backend_queue *q, struct worker *w);
 
 /* Stops timers and defers. Entries still queued are left for their owners to free. */
 void queue_fini(struct backend_queue *q);

@@ -19,9 +19,16 @@
 /*
  * Threading model: one worker = one thread = one event loop. Everything in struct worker
  * and in the sessions and connections it holds is touched only by that thread. What is
- * shared between workers is read-only after start (struct frontend_rt, struct backend_rt,
- * the config) or made of atomics (the balancing pool and its servers, the connection
- * counters below).
+ * shared between workers is read-only once published (a struct snapshot: its frontends,
+ * backends and config) or made of atomics (the balancing pool and its servers, the
+ * connection counters below).
+ *
+ * Reloads: the runtime publishes a new snapshot and posts a switch to every worker
+ * (worker_switch_run). From then on the worker's listeners create connections on the new
+ * snapshot, and an HTTP connection moves to it at its next request (worker_conn_follow);
+ * a request in flight, and a TCP connection for its whole life, stay on the snapshot they
+ * started with. The runtime frees an old snapshot once every worker has switched and no
+ * connection counts on its frontends (frontend_rt.conns).
  */
 
 #define WORKER_MAX_HEADERS 100   /* header lines a head may have (the parser's default) */
@@ -29,12 +36,14 @@
 #define HTTP_MAX_HEAD      (BUF_SIZE - HTTP_HEAD_RESERVE)
 
 struct health_backend;
+struct snapshot;
 
 /* A backend, shared by every worker. */
 struct backend_rt {
     const struct config_backend *cfg;
-    struct pool *pool;
-    uint32_t index;            /* in the runtime's array: also the worker's queue index */
+    struct pool *pool;         /* may be shared with the snapshots before and after */
+    uint32_t index;            /* the worker's queue index: one per backend name, kept
+                                  across reloads */
     struct health_backend *hb; /* passive checks: every finished request is reported */
     size_t hash_key_name_len;
     char no_server_msg[CONFIG_NAME_MAX + 48]; /* the 503 body's detail line */
@@ -44,10 +53,24 @@ struct backend_rt {
 struct frontend_rt {
     const struct config_frontend *cfg;
     struct backend_rt *backend;
+    const struct snapshot *snap; /* the one it belongs to */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    _Atomic uint32_t conns; /* client connections open, all workers */
+    _Atomic uint32_t conns; /* client connections open on it, all workers */
 };
+
+/* What one configuration runs: built by the runtime from one config, read-only once
+ * published. The listen address identifies a frontend from one snapshot to the next. */
+struct snapshot {
+    uint64_t gen; /* 1 at start, +1 per reload */
+    struct frontend_rt *frontends;
+    size_t nfrontends;
+    struct backend_rt *backends;
+    size_t nbackends;
+};
+
+/* Same listen address (family, address, port): the same listening socket. */
+bool frontend_same_address(const struct frontend_rt *a, const struct frontend_rt *b);
 
 struct worker;
 
@@ -58,6 +81,7 @@ struct listener {
     struct worker *w;
     struct frontend_rt *fe;
     bool paused;
+    bool fd_warned; /* the shortage was logged: once per episode, not at every retry */
 };
 
 /*
@@ -68,7 +92,6 @@ struct listener {
 struct backend_queue {
     struct link waiting;
     uint32_t len;
-    struct backend_rt *be;
     struct worker *w;
     struct loop_defer kick;
     struct loop_timer poll;
@@ -102,9 +125,10 @@ struct worker {
     struct buf_pool bufs;
     uint64_t rng; /* xorshift state for random strategies */
 
-    struct listener *listeners;
+    const struct snapshot *snap; /* what new connections and requests use */
+    struct listener **listeners; /* one per frontend of snap */
     size_t nlisteners;
-    struct backend_queue *queues; /* one per backend, same index as the runtime's */
+    struct backend_queue **queues; /* by backend_rt.index; never shrinks */
     size_t nqueues;
     _Atomic uint32_t *total_conns; /* the runtime's process-wide count */
     uint32_t max_conns;            /* process-wide limit (0 = none) */
@@ -127,14 +151,50 @@ struct worker {
 };
 
 /*
- * Prepares worker `id` on the caller's storage: its loop, buffer pool, one queue per
- * backend, and one SO_REUSEPORT listener per frontend (bound and listening now, so a bind
- * failure is reported before any thread starts). Returns 0, or a negative errno with a
- * one-line reason in err (e.g. "frontend web: cannot listen on 127.0.0.1:80: Permission
- * denied"); worker_fini() must be called either way.
+ * Prepares worker `id` on the caller's storage to serve `snap` (which must outlive its
+ * use): its loop, buffer pool, one queue per backend, and one SO_REUSEPORT listener per
+ * frontend (bound and listening now, so a bind failure is reported before any thread
+ * starts). Returns 0, or a negative errno with a one-line reason in err (e.g. "frontend
+ * web: cannot listen on 127.0.0.1:80: Permission denied"); worker_fini() must be called
+ * either way.
  */
-int worker_init(struct worker *w, uint32_t id, struct frontend_rt *fes, size_t nfe,
-                struct backend_rt *bes, size_t nbe, char *err, size_t errlen);
+int worker_init(struct worker *w, uint32_t id, const struct snapshot *snap, char *err,
+                size_t errlen);
+
+struct worker_switch;
+
+/*
+ * A move to a new snapshot, prepared on any thread so that running it on the worker's
+ * thread cannot fail. `fds` has one entry per frontend of `snap`: a listening socket made
+ * for this worker (SO_REUSEPORT, non-blocking), or -1 to keep the listener the worker
+ * already has on that address. `nslots` is the number of backend queue indexes in use.
+ * The access log goes to alog_fd (< 0: off; kept open by the caller until the next switch
+ * ran, or worker_fini) in `fmt`; max_conns is the new process-wide limit. Returns NULL
+ * when out of memory (the fds stay the caller's), else the switch, which owns the fds.
+ */
+struct worker_switch *worker_switch_prepare(struct worker *w, const struct snapshot *snap,
+                                            const int *fds, size_t nslots, int alog_fd,
+                                            enum config_log_format fmt, uint32_t max_conns);
+
+/*
+ * On w's thread (a loop_post): listeners on addresses the snapshot keeps go on
+ * accepting (no connection in their queue is lost) for the new frontends, new ones start,
+ * those on addresses it dropped close, and so do the idle connections they had (the busy
+ * ones after their current request); queues for new backends appear; the access log
+ * settings change. Then w->snap is `snap`. Frees sw. On a draining worker it only frees.
+ */
+void worker_switch_run(struct worker *w, struct worker_switch *sw);
+
+/* Frees a switch that will not run, closing its sockets. NULL is ignored. */
+void worker_switch_discard(struct worker_switch *sw);
+
+/*
+ * On w's thread, at the start of a request: moves connection c to the frontend on the
+ * same address in the worker's current snapshot. Returns false when that snapshot has
+ * no such frontend (or one of another mode): c stays where it is, and should close after
+ * this request.
+ */
+bool worker_conn_follow(struct worker *w, struct conn_base *c);
 
 /* Sends this worker's access log lines to fd (a descriptor the caller keeps open until
  * worker_fini) in `fmt`; fd < 0 turns logging off. Returns 0 or -ENOMEM. */
@@ -164,7 +224,7 @@ void worker_conn_remove(struct worker *w, struct conn_base *c);
 /* The queue of backend `be` in worker `w`. */
 static inline struct backend_queue *worker_queue(struct worker *w, const struct backend_rt *be)
 {
-    return &w->queues[be->index];
+    return w->queues[be->index];
 }
 
 #endif

@@ -267,6 +267,21 @@ static void test_section_defaults(void **state)
     config_free(cfg);
 }
 
+/* A value with a newline or an escape is quoted in the message: it stays one clean line. */
+static void test_error_message_is_one_line(void **state)
+{
+    (void)state;
+    const char yaml[] = "log_level: \"w\\n\\x1b[2J\"\n";
+    struct config *cfg = NULL;
+    char err[512] = "";
+    assert_int_equal(config_load_string("t.yaml", yaml, sizeof yaml - 1, &cfg, err, sizeof err),
+                     -EINVAL);
+    assert_null(cfg);
+    assert_true(strncmp(err, "t.yaml:1: ", 10) == 0);
+    for (const char *c = err; *c; c++)
+        assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
+}
+
 static void test_hash_key_defaults(void **state)
 {
     (void)state;
@@ -865,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_strategy_rules),
         cmocka_unit_test(test_unknown_words),
         cmocka_unit_test(test_health_check_rules),
+        cmocka_unit_test(test_error_message_is_one_line),
         cmocka_unit_test(test_no_frontends),
         cmocka_unit_test(test_listen_conflicts),
         cmocka_unit_test(test_admin_rules),
