@@ -361,11 +361,17 @@ bool pick_excludes(const struct pick_request *r, const struct server *s)
     return false;
 }
 
+/* Set while pool_pick retries without slow-start admission (see pool_pick). */
+static _Thread_local bool tl_admit_all;
+
 bool pool_take(struct pool *p, struct server *s, const struct pick_request *r, uint64_t limit)
 {
     if (atomic_load_explicit(&s->state, memory_order_relaxed) != SERVER_HEALTHY ||
         pick_excludes(r, s))
         return false;
+    uint32_t admit = atomic_load_explicit(&s->admit_permille, memory_order_relaxed);
+    if (admit < 1000 && !tl_admit_all && random_below(pool_random(p, r), 1000) >= admit)
+        return false; /* slow start: this pick walks on */
     uint64_t cap = s->max_connections ? s->max_connections : UINT64_MAX;
     if (limit != 0 && limit < cap)
         cap = limit;
@@ -445,7 +451,7 @@ static struct server *pick_hashed(struct pool *p, struct pool_table *t,
     return NULL;
 }
 
-struct server *pool_pick(struct pool *p, const struct pick_request *r)
+static struct server *pick_once(struct pool *p, const struct pick_request *r)
 {
     struct server *s = NULL;
 
@@ -463,6 +469,20 @@ struct server *pool_pick(struct pool *p, const struct pick_request *r)
     if (t && t->n)
         s = (p->st->flags & STRATEGY_HASHED) ? pick_hashed(p, t, r) : p->st->pick(p, t, r);
     atomic_fetch_sub(&p->readers[e], 1);
+    return s;
+}
+
+struct server *pool_pick(struct pool *p, const struct pick_request *r)
+{
+    struct server *s = pick_once(p, r);
+    if (s == NULL) {
+        /* Slow start turns picks away only while another server can take them: a backend
+         * whose only eligible server is ramping must not answer 503. NULL is rare (nothing
+         * eligible), so the second try costs nothing in the common case. */
+        tl_admit_all = true;
+        s = pick_once(p, r);
+        tl_admit_all = false;
+    }
     return s;
 }
 

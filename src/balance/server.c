@@ -111,6 +111,7 @@ int server_init(struct server *s, const char *name, const char *address, unsigne
     strcpy(s->address, address);
     s->max_connections = max_connections;
     atomic_init(&s->weight, weight);
+    atomic_init(&s->admit_permille, 1000);
     atomic_init(&s->state, SERVER_HEALTHY);
     atomic_init(&s->state_changed_ns, now_ns);
     atomic_flag_clear(&s->window_lock);

@@ -58,6 +58,11 @@ struct server {
     _Atomic uint32_t weight;  /* 0..SERVER_WEIGHT_MAX; 0 takes no new traffic */
     _Atomic int state;        /* enum server_state, never SERVER_OVERLOADED */
     uint32_t max_connections; /* 0 = unlimited */
+    /* Slow start for every strategy: a pick that lands here is accepted with this
+     * probability (permille) and otherwise walks on to the strategy's next choice, so
+     * strategies that ignore weights (round robin, least connections, hashes) ramp too.
+     * 1000 = always (the default); set by the health module during a ramp. */
+    _Atomic uint32_t admit_permille;
     uint32_t slot; /* index in the current table (STRATEGY_LOCKED strategies only; UINT32_MAX
                       when not in it); owned by the pool */
 

@@ -191,6 +191,8 @@ static bool hb_weights(struct health_backend *hb, uint64_t now)
         if (cur != hs->applied)
             hs->configured = hs->applied = cur;
         hs->permille = hstate_ramp_permille(&hs->st, &hb->sp, now);
+        /* Weights ramp the weighted strategies; admission ramps all of them. */
+        atomic_store(&hs->srv->admit_permille, hs->permille);
         ramp |= hs->permille < 1000;
         if (hs->configured > maxw)
             maxw = hs->configured;

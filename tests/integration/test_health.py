@@ -339,10 +339,13 @@ def share_of(port, name, n):
     return names.count(name) / float(n)
 
 
-def test_slow_start_share_grows_over_the_window(env):
+@pytest.mark.parametrize("strategy", ["weighted_round_robin", "round_robin", "least_connections"])
+def test_slow_start_share_grows_over_the_window(env, strategy):
+    """Weighted strategies ramp through weights; round robin and least connections, which
+    ignore weights, through the per-server admission share in the pool."""
     a, b = env.backend("a"), env.backend("b")
     window = 6.0
-    f = env.proxy([a, b], strategy="weighted_round_robin", backend={
+    f = env.proxy([a, b], strategy=strategy, backend={
         "slow_start": "%ds" % window, "health_check": check_cfg(interval=0.2, timeout=0.15)})
     assert share_of(f.port, "b", 20) == 0.5  # equal weights at start: no ramp at boot
     b.stop()

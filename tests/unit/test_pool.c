@@ -130,6 +130,45 @@ static void test_batch_rebuilds_once_at_end(void **state)
     pool_destroy(p);
 }
 
+/* Slow start admission ramps strategies that ignore weights, and never causes a 503. */
+static void test_slow_start_admission(void **state)
+{
+    (void)state;
+    const char *names[] = {"round_robin", "least_connections", "maglev", "random"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        struct pool_options o = {.strategy = names[k]};
+        struct pool *p;
+        assert_int_equal(pool_create(&o, &p), 0);
+        struct server *a, *b;
+        assert_int_equal(pool_add_server(p, "a", "127.0.0.1:1", 1, 0, 0, &a), 0);
+        assert_int_equal(pool_add_server(p, "b", "127.0.0.1:2", 1, 0, 0, &b), 0);
+        atomic_store(&b->admit_permille, 100); /* b just came back: 10% of its picks */
+        uint64_t rng = 7;
+        unsigned got_b = 0, n = 4000;
+        for (unsigned i = 0; i < n; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%u", i);
+            struct pick_request r = {.key = key, .key_len = strlen(key), .rng = &rng};
+            struct server *s = pool_pick(p, &r);
+            assert_non_null(s);
+            got_b += s == b;
+            pool_finish(p, s, SERVER_SUCCESS, 1000, i);
+        }
+        /* Unramped, b would get about half; admitted 10% of that: about 5% (plus noise). */
+        assert_true(got_b > 0);
+        assert_true(got_b < n / 8);
+        /* Alone, a ramping server is still picked every time. */
+        assert_int_equal(pool_set_state(p, "a", SERVER_MAINTENANCE, 1), 0);
+        for (unsigned i = 0; i < 50; i++) {
+            struct pick_request r = {.key = &i, .key_len = sizeof i, .rng = &rng};
+            struct server *s = pool_pick(p, &r);
+            assert_ptr_equal(s, b);
+            pool_finish(p, s, SERVER_SUCCESS, 1000, i);
+        }
+        pool_destroy(p);
+    }
+}
+
 struct churn {
     struct pool *p;
     int picks;
@@ -189,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_states_every_strategy),
         cmocka_unit_test(test_remove_while_in_flight),
         cmocka_unit_test(test_batch_rebuilds_once_at_end),
+        cmocka_unit_test(test_slow_start_admission),
         cmocka_unit_test(test_rebuild_under_concurrent_picks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
