@@ -298,3 +298,16 @@ const char *addr_strerror(int err)
     }
     return "unknown address error";
 }
+
+size_t addr_ip_bytes(const struct sockaddr_storage *ss, uint8_t out[16])
+{
+    if (ss->ss_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        return 4;
+    }
+    if (ss->ss_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        return 16;
+    }
+    return 0;
+}

@@ -59,6 +59,10 @@ int addr_to_string(const struct sockaddr *sa, char *out, size_t outlen);
 /* The port of an IPv4 or IPv6 address in host order, 0 for other families. */
 uint16_t addr_port(const struct sockaddr *sa);
 
+/* The raw IP address bytes of an AF_INET or AF_INET6 address (the source_ip hash key),
+ * copied into out; returns 4, 16, or 0 for another family. */
+size_t addr_ip_bytes(const struct sockaddr_storage *ss, uint8_t out[16]);
+
 /* A short, fixed English message for an ADDR_E* code; never NULL. */
 const char *addr_strerror(int err);
 

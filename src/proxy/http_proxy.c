@@ -11,6 +11,7 @@
 
 #include "health/check.h"
 #include "log.h"
+#include "net/addr.h"
 #include "net/sock.h"
 #include "proxy/http_forward.h"
 #include "proxy/http_reply.h"
@@ -590,21 +591,11 @@ static void http_timer_cb(struct loop *loop, struct loop_timer *timer)
 
 static void http_set_peer(struct http_session *s, const struct sockaddr_storage *peer)
 {
-    const void *bytes = NULL;
-    if (peer->ss_family == AF_INET) {
-        bytes = &((const struct sockaddr_in *)peer)->sin_addr;
-        s->ip_len = 4;
-        s->port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
-    } else if (peer->ss_family == AF_INET6) {
-        bytes = &((const struct sockaddr_in6 *)peer)->sin6_addr;
-        s->ip_len = 16;
-        s->port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
-    }
-    if (!bytes || !inet_ntop(peer->ss_family, bytes, s->ip_text, sizeof s->ip_text)) {
+    s->ip_len = (uint8_t)addr_ip_bytes(peer, s->ip);
+    s->port = s->ip_len ? addr_port((const struct sockaddr *)peer) : 0;
+    if (!s->ip_len || !inet_ntop(peer->ss_family, s->ip, s->ip_text, sizeof s->ip_text)) {
         s->ip_len = 0;
         strcpy(s->ip_text, "unknown");
-    } else {
-        memcpy(s->ip, bytes, s->ip_len);
     }
     s->ip_text_len = (uint8_t)strlen(s->ip_text);
 }

@@ -9,6 +9,7 @@
 
 #include "health/check.h"
 #include "log.h"
+#include "net/addr.h"
 #include "net/sock.h"
 #include "proxy/io.h"
 #include "proxy/queue.h"
@@ -330,13 +331,7 @@ int tcp_session_start(struct worker *w, struct frontend_rt *fe, int fd,
     s->resume_defer.data = s;
     link_init(&s->qe.link);
     s->qe.retry = tcp_queue_retry;
-    if (peer->ss_family == AF_INET) {
-        memcpy(s->ip, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-        s->ip_len = 4;
-    } else if (peer->ss_family == AF_INET6) {
-        memcpy(s->ip, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-        s->ip_len = 16;
-    }
+    s->ip_len = (uint8_t)addr_ip_bytes(peer, s->ip);
     (void)sock_set_nodelay(fd, true);
     int rc = loop_io_start(w->loop, &s->client.io, LOOP_READ | LOOP_WRITE);
     if (rc < 0) {
