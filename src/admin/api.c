@@ -15,17 +15,14 @@
 #include "net/addr.h"
 #include "net/sock.h"
 
-#define ADMIN_MAX_CONNS   64     /* an operator's tools, not a crowd: refuse beyond this */
-#define ADMIN_MAX_HEAD    16384u /* request head */
-#define ADMIN_MAX_BODY    65536u /* request body: a server's JSON is a few hundred bytes */
-#define ADMIN_MAX_HEADERS 64
-#define ADMIN_READ_CHUNK  4096u
-#define NS_PER_S          1000000000ull
-#define ADMIN_HEAD_NS     (10 * NS_PER_S) /* a request must arrive within this once begun */
-#define ADMIN_IDLE_NS     (30 * NS_PER_S) /* keep-alive between requests */
-#define ADMIN_WRITE_NS    (30 * NS_PER_S) /* a response must make progress within this */
-#define ADMIN_LINGER_NS   (2 * NS_PER_S)  /* after an error, time to read what the peer sent */
-#define ADMIN_PAUSE_NS    (100 * 1000000ull)
+#define ADMIN_MAX_CONNS  64 /* an operator's tools, not a crowd: refuse beyond this */
+#define ADMIN_READ_CHUNK 4096u
+#define NS_PER_S         1000000000ull
+#define ADMIN_HEAD_NS    (10 * NS_PER_S) /* a request must arrive within this once begun */
+#define ADMIN_IDLE_NS    (30 * NS_PER_S) /* keep-alive between requests */
+#define ADMIN_WRITE_NS   (30 * NS_PER_S) /* a response must make progress within this */
+#define ADMIN_LINGER_NS  (2 * NS_PER_S)  /* after an error, time to read what the peer sent */
+#define ADMIN_PAUSE_NS   (100 * 1000000ull)
 
 /*
  * One admin connection. Requests are handled one at a time: while a response is being
@@ -78,83 +75,6 @@ static void on_conn_timeout(struct loop *loop, struct loop_timer *t)
 {
     (void)loop;
     conn_close(t->data);
-}
-
-/* ---- responses ---- */
-
-const char *admin_status_text(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 417:
-        return "Expectation Failed";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
-}
-
-/* Queues a complete response (head, and the body unless head_only) on c->out. */
-static void conn_queue_response(struct admin_conn *c, struct admin_response *r, bool head_only)
-{
-    const char *body = r->static_body ? r->static_body : r->body.data;
-    size_t len = r->static_body ? r->static_len : r->body.len;
-    if (r->body.failed) {
-        r->status = 500;
-        body = "{\"error\":\"out of memory\"}\n";
-        len = strlen(body);
-    }
-    abuf_printf(&c->out,
-                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
-                r->status, admin_status_text(r->status),
-                r->content_type ? r->content_type : "application/json", len, r->headers,
-                c->close_after ? "Connection: close\r\n" : "");
-    if (!head_only && len)
-        abuf_append(&c->out, body, len);
-}
-
-static void conn_error(struct admin_conn *c, int status, const char *msg)
-{
-    struct admin_response r = {0};
-    admin_error(&r, status, "%s", msg);
-    c->close_after = true;
-    conn_queue_response(c, &r, false);
-    abuf_free(&r.body);
 }
 
 /* ---- writing ---- */
@@ -214,82 +134,21 @@ static void conn_consume(struct admin_conn *c, size_t n)
     memmove(c->in.data, c->in.data + n, c->in.len - n);
     c->in.len -= n;
     c->in_request = false;
-    c->sent_continue = false;
-}
-
-static void conn_dispatch(struct admin_conn *c, const struct http1_request *req, size_t head,
-                          size_t body_len)
-{
-    struct admin_request ar = {
-        .method = req->method,
-        .path = req->target,
-        .path_len = req->target_len,
-        .body = c->in.data + head,
-        .body_len = body_len,
-        .http = req,
-    };
-    const char *q = memchr(req->target, '?', req->target_len);
-    if (q)
-        ar.path_len = (size_t)(q - req->target);
-    struct admin_response r = {0};
-    admin_route(c->a, &ar, &r);
-    c->close_after = !req->head.keep_alive || c->peer_eof;
-    conn_queue_response(c, &r, req->method == HTTP1_METHOD_HEAD);
-    abuf_free(&r.body);
-}
-
-/* The body of a parsed head: its length, or a status to refuse it with. */
-static int conn_body_len(const struct http1_request *req, size_t *len)
-{
-    enum http1_body_kind k = http1_request_body_kind(req);
-    *len = 0;
-    if (k == HTTP1_BODY_CHUNKED)
-        return 411; /* our clients know their small bodies' length */
-    if (k == HTTP1_BODY_LENGTH) {
-        if (req->head.content_length > ADMIN_MAX_BODY)
-            return 413;
-        *len = (size_t)req->head.content_length;
-    }
-    if (req->expect_other)
-        return 417;
-    if (req->target_form != HTTP1_TARGET_ORIGIN)
-        return 400; /* the admin server is no proxy */
-    return 0;
 }
 
 /* Handles one request if a whole one is buffered. Returns 1 when one was handled, 0 when
  * more bytes are needed, -1 when an error response was queued. */
 static int conn_one(struct admin_conn *c)
 {
-    struct http1_header headers[ADMIN_MAX_HEADERS];
-    struct http1_request req;
-    struct http1_limits lim;
-    http1_limits_default(&lim);
-    lim.max_head = ADMIN_MAX_HEAD;
-    lim.max_headers = ADMIN_MAX_HEADERS;
-
-    int n = http1_parse_request(c->in.data, c->in.len, &lim, headers, ADMIN_MAX_HEADERS, &req);
-    if (n == HTTP1_INCOMPLETE)
+    bool close_after = false;
+    long n = admin_handle(c->a, c->in.data, c->in.len, c->peer_eof, &c->sent_continue, &c->out,
+                          &close_after);
+    if (n == 0)
         return 0;
-    if (n < 0) {
-        conn_error(c, http1_error_status(n), http1_strerror(n));
+    c->close_after = close_after;
+    if (n < 0)
         return -1;
-    }
-    size_t body;
-    int refuse = conn_body_len(&req, &body);
-    if (refuse) {
-        conn_error(c, refuse, admin_status_text(refuse));
-        return -1;
-    }
-    if (c->in.len - (size_t)n < body) {
-        if (req.expect_continue && !c->sent_continue && c->in.len == (size_t)n) {
-            abuf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-            c->sent_continue = true;
-        }
-        return 0;
-    }
-    conn_dispatch(c, &req, (size_t)n, body);
-    conn_consume(c, (size_t)n + body);
+    conn_consume(c, (size_t)n);
     return 1;
 }
 

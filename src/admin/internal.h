@@ -33,6 +33,10 @@ void abuf_printf(struct admin_buf *b, const char *fmt, ...) __attribute__((forma
 
 /* ---- the server ---- */
 
+#define ADMIN_MAX_HEAD    16384u /* request head */
+#define ADMIN_MAX_BODY    65536u /* request body: a server's JSON is a few hundred bytes */
+#define ADMIN_MAX_HEADERS 64
+
 struct admin_conn;
 
 struct admin {
@@ -84,6 +88,23 @@ struct admin_response {
 
 /* The reason phrase of a status code ("Unknown" for unlisted ones). */
 const char *admin_status_text(int status);
+
+/*
+ * Handles the first request in in[0..len), the bytes a connection has buffered, without
+ * any socket: parse the head (admin limits), check the body rules, route, and append the
+ * whole response to `out`. Returns:
+ *   > 0  one request was handled; that many bytes of `in` were used. *close_after says
+ *        whether the connection closes after the response (no keep-alive, or peer_eof).
+ *   0    more bytes are needed. With "Expect: 100-continue" and no body bytes yet, an
+ *        interim "100 Continue" is appended once (*sent_continue remembers it; it is reset
+ *        when the request is handled).
+ *   < 0  the request was refused (malformed: 400 and kin; chunked body: 411; too large:
+ *        413; other expectations: 417; not origin-form: 400); the error response was
+ *        appended and *close_after set: the connection must close once it is written.
+ * `in` must stay valid during the call only; the routes may take a->lock.
+ */
+long admin_handle(struct admin *a, const char *in, size_t len, bool peer_eof, bool *sent_continue,
+                  struct admin_buf *out, bool *close_after);
 
 /* Routes one request and fills resp (status, type, body). Takes a->lock as needed. */
 void admin_route(struct admin *a, const struct admin_request *req, struct admin_response *resp);

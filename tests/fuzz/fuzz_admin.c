@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "admin/internal.h"
 #include "balance/pool.h"
@@ -13,27 +14,24 @@
 #include "net/http1.h"
 
 /*
- * The admin server has no socket-free entry point that takes request bytes and returns
- * response bytes: its parse -> body -> route -> serialise steps live in static functions
- * of api.c bound to a connection. This target drives the same public pieces the same way
- * (http1_parse_request with the admin limits, the body rules of conn_body_len, the path
- * cut at '?', admin_route, the response head of conn_queue_response), on a `struct admin`
- * built here over fresh pools for every input.
+ * Drives admin_handle -- the admin server's socket-free entry point: the bytes a
+ * connection buffered in, the bytes it would write out -- on a `struct admin` built here
+ * over fresh pools for every input.
  *
  * Input: byte 0 chooses the set-up (bit 0: a bearer token is configured; bit 1: the
- * runtime hooks are set), the rest is one or more pipelined requests.
+ * runtime hooks are set; bit 2: the peer has half-closed), the rest is one or more
+ * pipelined requests.
  *
- * Checked for every response: a status the server knows, extra header lines that cannot
- * split the head, a head that parses back, JSON bodies that are JSON (an "error" member on
- * errors), and that a change refused with 401 or 403, or any change sent without the token
- * when one is configured, changed nothing.
+ * Checked for every call: what was appended to `out` parses back as well-formed responses
+ * (a 100 Continue only while the body is awaited), each with a status the server knows,
+ * a Content-Length that matches its body, "Connection: close" exactly when the connection
+ * is to close, JSON bodies that are JSON (an "error" member on errors); a refused request
+ * answers >= 400 and closes; a change refused with 401 or 403, or any change sent without
+ * the token when one is configured, changed nothing.
  */
 
-#define ADMIN_MAX_HEAD    16384u /* as api.c */
-#define ADMIN_MAX_BODY    65536u
-#define ADMIN_MAX_HEADERS 64
-#define MAX_REQUESTS      16
-#define TOKEN             "fuzz-t0ken"
+#define MAX_REQUESTS 16
+#define TOKEN        "fuzz-t0ken"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -172,23 +170,6 @@ static uint64_t pools_digest(struct fixture *f)
 
 /* ---- one request ---- */
 
-/* The status api.c refuses a parsed head with before routing (conn_body_len), or 0. */
-static int body_rule(const struct http1_request *req, size_t *len)
-{
-    enum http1_body_kind k = http1_request_body_kind(req);
-    *len = 0;
-    if (k == HTTP1_BODY_CHUNKED)
-        return 411;
-    if (k == HTTP1_BODY_LENGTH) {
-        if (req->head.content_length > ADMIN_MAX_BODY)
-            return 413;
-        *len = (size_t)req->head.content_length;
-    }
-    if (req->expect_other)
-        return 417;
-    return req->target_form != HTTP1_TARGET_ORIGIN ? 400 : 0;
-}
-
 static bool is_change(enum http1_method m)
 {
     return m != HTTP1_METHOD_GET && m != HTTP1_METHOD_HEAD;
@@ -199,45 +180,52 @@ static bool mentions_token(const char *p, size_t n)
     return memmem(p, n, TOKEN, sizeof TOKEN - 1) != NULL;
 }
 
-/* The response as api.c writes it must parse back as one well-formed head. */
-static void check_response(struct admin_response *r, bool head_only)
+static const struct http1_header *find_header(const struct http1_head *h, const char *name)
 {
-    check(r->status >= 100 && r->status <= 599);
-    check(strcmp(admin_status_text(r->status), "Unknown") != 0);
-    size_t hl = strnlen(r->headers, sizeof r->headers);
-    check(hl < sizeof r->headers);
-    for (size_t i = 0; i < hl; i++) {
-        check(r->headers[i] != '\n' || (i > 0 && r->headers[i - 1] == '\r'));
-        check(r->headers[i] != '\r' || r->headers[i + 1] == '\n');
-    }
-    check(hl == 0 || (hl >= 2 && r->headers[hl - 1] == '\n'));
-    const char *body = r->static_body ? r->static_body : r->body.data;
-    size_t len = r->static_body ? r->static_len : r->body.len;
-    if (r->body.failed)
-        return; /* out of memory: api.c answers a fixed 500 */
-    char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s\r\n",
-                     r->status, admin_status_text(r->status),
-                     r->content_type ? r->content_type : "application/json", len, r->headers);
-    check(n > 0 && (size_t)n < sizeof head);
-    struct http1_header hdrs[32];
-    struct http1_response parsed;
-    check(http1_parse_response(head, (size_t)n, NULL, hdrs, 32, &parsed) == n);
-    check(parsed.status == r->status && parsed.head.content_length == len);
-    bool json = r->content_type == NULL || strcmp(r->content_type, "application/json") == 0;
-    if (json && !head_only) {
-        json_t *j = json_loadb(body, len, 0, NULL);
-        check(j != NULL);
-        check(r->status < 400 || json_is_string(json_object_get(j, "error")));
-        json_decref(j);
-    }
+    for (size_t i = 0; i < h->num_headers; i++)
+        if (h->headers[i].name_len == strlen(name) &&
+            strncasecmp(h->headers[i].name, name, h->headers[i].name_len) == 0)
+            return &h->headers[i];
+    return NULL;
 }
 
-/* Handles the request at in[0..len): its length when one was handled, 0 when more bytes
- * would be needed, -1 when the connection would close. */
-static long one_request(struct fixture *f, const char *in, size_t len)
+/* Checks the one final response at out[0..len) (after any 100 Continue); its status. */
+static int check_response(const char *out, size_t len, bool head_only, bool close_after)
+{
+    struct http1_header hdrs[32];
+    struct http1_response r;
+    int n = http1_parse_response(out, len, NULL, hdrs, 32, &r);
+    check(n > 0);
+    if (r.status == 100) {
+        out += n, len -= (size_t)n;
+        n = http1_parse_response(out, len, NULL, hdrs, 32, &r);
+        check(n > 0);
+    }
+    check(r.status >= 200 && r.status <= 599);
+    check(strcmp(admin_status_text(r.status), "Unknown") != 0);
+    check(r.head.has_content_length && !r.head.has_transfer_encoding);
+    check(r.head.conn_close == close_after);
+    size_t body = len - (size_t)n;
+    check(body == (head_only ? 0 : r.head.content_length));
+    const struct http1_header *ct = find_header(&r.head, "Content-Type");
+    check(ct != NULL);
+    bool json = ct->value_len == 16 && memcmp(ct->value, "application/json", 16) == 0;
+    if (json && !head_only) {
+        json_t *j = json_loadb(out + n, body, 0, NULL);
+        check(j != NULL);
+        check(r.status < 400 || json_is_string(json_object_get(j, "error")));
+        json_decref(j);
+    }
+    return r.status;
+}
+
+/* What the oracle knows of the request at in[0..len) before the server sees it. */
+struct expect {
+    bool parsed, guarded, tokenless, head_only;
+    uint64_t before;
+};
+
+static struct expect expect_of(struct fixture *f, const char *in, size_t len)
 {
     struct http1_header headers[ADMIN_MAX_HEADERS];
     struct http1_request req;
@@ -245,41 +233,46 @@ static long one_request(struct fixture *f, const char *in, size_t len)
     http1_limits_default(&lim);
     lim.max_head = ADMIN_MAX_HEAD;
     lim.max_headers = ADMIN_MAX_HEADERS;
+    struct expect e = {0};
     int n = http1_parse_request(in, len, &lim, headers, ADMIN_MAX_HEADERS, &req);
-    if (n == HTTP1_INCOMPLETE)
+    if (n <= 0)
+        return e;
+    e.parsed = true;
+    e.guarded = is_change(req.method);
+    e.tokenless = f->a.token && !mentions_token(in, (size_t)n);
+    e.head_only = req.method == HTTP1_METHOD_HEAD;
+    e.before = e.guarded ? pools_digest(f) : 0;
+    return e;
+}
+
+/* Hands in[0..len) to admin_handle once and checks the outcome. Returns the bytes used,
+ * 0 when more would be needed, -1 when the connection would close. */
+static long one_call(struct fixture *f, const char *in, size_t len, bool peer_eof,
+                     bool *sent_continue)
+{
+    struct expect e = expect_of(f, in, len);
+    struct admin_buf out = {0};
+    bool close_after = false, was_sent = *sent_continue;
+    long used = admin_handle(&f->a, in, len, peer_eof, sent_continue, &out, &close_after);
+    check(!out.failed);
+    if (used == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        check(out.len == 0 || (!was_sent && *sent_continue && out.len == sizeof cont - 1 &&
+                               memcmp(out.data, cont, out.len) == 0));
+        abuf_free(&out);
         return 0;
-    if (n < 0) {
-        check(http1_error_status(n) >= 400);
-        return -1;
     }
-    size_t body;
-    if (body_rule(&req, &body) != 0)
-        return -1;
-    if (len - (size_t)n < body)
-        return 0;
-    struct admin_request ar = {
-        .method = req.method,
-        .path = req.target,
-        .path_len = req.target_len,
-        .body = in + n,
-        .body_len = body,
-        .http = &req,
-    };
-    const char *q = memchr(req.target, '?', req.target_len);
-    if (q)
-        ar.path_len = (size_t)(q - req.target);
-    bool guarded = is_change(req.method);
-    bool tokenless = f->a.token && !mentions_token(in, (size_t)n);
-    uint64_t before = guarded ? pools_digest(f) : 0;
-    struct admin_response r = {0};
-    admin_route(&f->a, &ar, &r);
-    check_response(&r, req.method == HTTP1_METHOD_HEAD);
-    if (guarded && (r.status == 401 || r.status == 403 || tokenless))
-        check(pools_digest(f) == before);
-    if (tokenless && guarded && r.status < 300)
+    check(used < 0 || (size_t)used <= len);
+    check(used > 0 || close_after);
+    int status = check_response(out.data, out.len, used > 0 && e.head_only, close_after);
+    check(used > 0 || status >= 400);
+    check(used < 0 || e.parsed); /* nothing is handled that does not parse */
+    if (e.guarded && (status == 401 || status == 403 || e.tokenless))
+        check(pools_digest(f) == e.before);
+    if (e.tokenless && e.guarded && status < 300)
         check(false); /* a change went through without the token */
-    abuf_free(&r.body);
-    return req.head.keep_alive ? (long)((size_t)n + body) : -1;
+    abuf_free(&out);
+    return close_after ? -1 : used;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -295,8 +288,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fixture_init(&f, data[0]);
     const char *in = (const char *)data + 1;
     size_t len = size - 1;
+    bool sent_continue = false;
     for (int i = 0; i < MAX_REQUESTS && len > 0; i++) {
-        long used = one_request(&f, in, len);
+        long used = one_call(&f, in, len, data[0] & 4, &sent_continue);
         if (used <= 0)
             break;
         in += used;
