@@ -49,7 +49,7 @@ help:
 	@echo "make test     build with ASan+UBSan and run every test"
 	@echo "make run      run the demo"
 	@echo "make bench    run the benchmarks"
-	@echo "make tsan     run the multi-threaded unit tests under ThreadSanitizer"
+	@echo "make tsan     run the unit tests and the threaded integration tests under TSan"
 	@echo "make fuzz     run each libFuzzer target (FUZZ_SECONDS=60)"
 	@echo "make format   apply .clang-format"
 
@@ -79,6 +79,10 @@ $(BUILD)/asan/fulcrum: $(ASAN_LIB) $(BUILD)/asan/src/main.o
 	@$(if $(Q),echo "  LD $@")
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/tsan/fulcrum: $(TSAN_LIB) $(BUILD)/tsan/src/main.o
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/asan/bin/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD $@")
@@ -102,8 +106,14 @@ integration: $(BUILD)/asan/fulcrum
 	  FULCRUM_BIN=$(CURDIR)/$(BUILD)/asan/fulcrum $(PYTEST) -q tests/integration; \
 	else echo "integration: no tests yet"; fi
 
-tsan: $(TSAN_UNIT)
+# The threads meet in reloads (workers, admin, health, runtime) and in the admin API:
+# those integration tests run against a TSan binary too.
+TSAN_INTEGRATION := tests/integration/test_reload.py tests/integration/test_admin.py \
+                    tests/integration/test_health.py
+
+tsan: $(TSAN_UNIT) $(BUILD)/tsan/fulcrum
 	@scripts/run-unit.sh $(TSAN_UNIT)
+	@FULCRUM_BIN=$(CURDIR)/$(BUILD)/tsan/fulcrum $(PYTEST) -q $(TSAN_INTEGRATION)
 
 run:
 	@scripts/deps.sh

@@ -28,7 +28,7 @@ pattern_chunks = backend_mod.pattern_chunks
 pattern_sha256 = backend_mod.pattern_sha256
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
-                     "ERROR: UndefinedBehaviorSanitizer")
+                     "ERROR: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer")
 START_TIMEOUT = 10.0  # fulcrum or a backend must be listening within this
 STOP_TIMEOUT = 10.0  # and exit within this after SIGTERM
 IO_TIMEOUT = 10.0  # default socket timeout for the test client

@@ -356,7 +356,10 @@ def test_slow_start_share_grows_over_the_window(env, strategy):
     # Sample until two samples lie past the window (bounded: a slow machine may take longer
     # per sample, so the count of samples, not the clock, decides when we have enough).
     while time.time() < log_time(up) + window + 8.0:
-        shares.append((time.time() - log_time(up), share_of(f.port, "b", 34)))
+        # Stamped when the sample ends: on a slow build (TSan) 34 requests take a while,
+        # and the ramp has moved on meanwhile.
+        share = share_of(f.port, "b", 34)
+        shares.append((time.time() - log_time(up), share))
         if len([t for t, _ in shares if t > window + 0.3]) >= 2:
             break
         time.sleep(0.5)

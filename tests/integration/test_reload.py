@@ -190,7 +190,17 @@ def test_a_reload_every_200ms_under_load_fails_no_request(env):
         os.kill(f.pid, signal.SIGHUP)
         sent += 1
         time.sleep(0.2)
-    assert wait_until(lambda: len(generations(f)) >= sent, 15), f.stderr()[-3000:]
+    # A SIGHUP that arrives while another is still pending merges with it (POSIX signals
+    # do not queue), so a slow build (TSan) may apply fewer generations than signals sent;
+    # each applies the file as it is then. Wait until they settle.
+    settled = []
+
+    def no_new_generation():
+        settled.append(len(generations(f)))
+        return len(settled) > 5 and settled[-1] == settled[-6]
+    assert wait_until(no_new_generation, 15, interval=0.2), f.stderr()[-3000:]
+    print("%d SIGHUPs sent, %d generations applied" % (sent, settled[-1]))
+    assert settled[-1] >= 4, "only %d of %d reloads applied" % (settled[-1], sent)
     reload(f, configs[-1])  # a known last one, with requests on it too
     time.sleep(0.3)
     for cl in clients:
