@@ -96,7 +96,8 @@ static void loop_dispatch(struct loop *loop, uint64_t token, unsigned events)
     if (!s->io || s->gen != (uint32_t)(token >> 32))
         return; /* stale: collected before its io was stopped or replaced */
     /* An interest dropped earlier in this batch is not reported any more. */
-    events &= s->io->interest | LOOP_ERROR | LOOP_HUP;
+    unsigned want = s->io->interest | LOOP_ERROR | LOOP_HUP;
+    events &= want & LOOP_READ ? want | LOOP_RDHUP : want;
     if (events)
         s->io->cb(loop, s->io, events);
 }
@@ -153,6 +154,8 @@ static unsigned ep_events(uint32_t ev)
     unsigned events = 0;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))
         events |= LOOP_READ;
+    if (ev & EPOLLRDHUP)
+        events |= LOOP_RDHUP;
     if (ev & EPOLLOUT)
         events |= LOOP_WRITE;
     if (ev & EPOLLERR)

@@ -24,6 +24,10 @@ struct loop_io;
 #define LOOP_WRITE 0x2u /* interest and event: writable */
 #define LOOP_ERROR 0x4u /* event only: an error is pending on the fd (see sock_error) */
 #define LOOP_HUP   0x8u /* event only: both directions are closed */
+/* Event only, with LOOP_READ: the peer's FIN has arrived. A reader that knows no FIN is
+ * pending may take a short read as "drained" without reading on to EAGAIN: any later
+ * bytes raise a new edge, but a FIN already reported would never be reported again. */
+#define LOOP_RDHUP 0x10u
 
 typedef void (*loop_io_cb)(struct loop *loop, struct loop_io *io, unsigned events);
 typedef void (*loop_post_fn)(struct loop *loop, void *arg);
@@ -97,7 +101,8 @@ void loop_io_init(struct loop_io *io, int fd, loop_io_cb cb);
 /*
  * Registers `io` for `interest`. Returns 0, -EEXIST when the io is already started or
  * another io holds this fd, -EINVAL for a bad interest or fd, or the backend's errno.
- * LOOP_ERROR and LOOP_HUP may be reported whatever the interest.
+ * LOOP_ERROR and LOOP_HUP may be reported whatever the interest; LOOP_RDHUP only with
+ * LOOP_READ.
  */
 int loop_io_start(struct loop *loop, struct loop_io *io, unsigned interest);
 

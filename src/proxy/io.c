@@ -11,6 +11,7 @@ void io_side_init(struct io_side *s, int fd, loop_io_cb cb)
     loop_io_init(&s->io, fd, cb);
     s->rd_ready = false;
     s->wr_ready = false;
+    s->rd_hup = false;
     s->rd_eof = false;
     s->wr_shut = false;
 }
@@ -19,6 +20,8 @@ void io_side_note(struct io_side *s, unsigned events)
 {
     if (events & (LOOP_READ | LOOP_HUP | LOOP_ERROR))
         s->rd_ready = true;
+    if (events & (LOOP_RDHUP | LOOP_HUP | LOOP_ERROR))
+        s->rd_hup = true;
     if (events & (LOOP_WRITE | LOOP_HUP | LOOP_ERROR))
         s->wr_ready = true;
 }
@@ -39,6 +42,8 @@ long io_read(struct io_side *s, struct buf *b, size_t limit)
     while (n < 0 && errno == EINTR);
     if (n > 0) {
         buf_produce(b, (size_t)n);
+        if ((size_t)n < want && !s->rd_hup)
+            s->rd_ready = false;
         return n;
     }
     if (n == 0) {

@@ -20,6 +20,7 @@ struct io_side {
     struct loop_io io;
     bool rd_ready; /* may have bytes or EOF to read */
     bool wr_ready; /* may accept bytes */
+    bool rd_hup;   /* the loop said a FIN is pending (LOOP_RDHUP): read on to it */
     bool rd_eof;   /* the peer sent FIN (read returned 0) */
     bool wr_shut;  /* we sent FIN (shutdown SHUT_WR) */
 };
@@ -34,7 +35,9 @@ void io_side_note(struct io_side *s, unsigned events);
 /*
  * Reads into b's free space, filling b up to `limit` readable bytes at most (limit <=
  * BUF_SIZE). Returns bytes read (> 0), 0 at EOF (rd_eof set), -EAGAIN (rd_ready cleared),
- * -ENOBUFS when b already holds `limit` bytes, or another negative errno.
+ * -ENOBUFS when b already holds `limit` bytes, or another negative errno. A read shorter
+ * than asked drained the socket: it clears rd_ready unless a FIN is pending (rd_hup),
+ * which saves the recv that would only say EAGAIN (new bytes raise a new edge).
  */
 long io_read(struct io_side *s, struct buf *b, size_t limit);
 

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/loop.h"
 #include "proxy/io.h"
 
 static void fill(struct buf *b, const char *s)
@@ -71,6 +72,7 @@ static void test_read_limit_eagain_eof(void **state)
     assert_int_equal(io_read(&s, b, 10), -ENOBUFS);
     assert_true(s.rd_ready);
     assert_int_equal(io_read(&s, b, 100), 6);
+    assert_false(s.rd_ready); /* a short read drained it */
     assert_memory_equal(buf_data(b), "0123456789abcdef", 16);
     assert_int_equal(io_read(&s, b, 100), -EAGAIN);
     assert_false(s.rd_ready);
@@ -78,6 +80,63 @@ static void test_read_limit_eagain_eof(void **state)
     assert_int_equal(io_read(&s, b, 100), 0);
     assert_true(s.rd_eof);
     close(sv[0]);
+    free(b);
+}
+
+static void on_side(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    io_side_note(io->data, events);
+}
+
+/* Runs the loop until `s` has a read edge; false when none came. */
+static bool wait_edge(struct loop *loop, struct io_side *s)
+{
+    for (int i = 0; i < 50 && !s->rd_ready; i++)
+        assert_true(loop_run_once(loop, 20 * 1000000ll) >= 0);
+    return s->rd_ready;
+}
+
+/* The edge-triggered contract the proxy relies on: after a short read (no EAGAIN read),
+ * new bytes raise a new edge; a FIN reported with the data keeps the side readable so the
+ * EOF is read, since its edge was already spent. */
+static void test_short_read_new_edge_and_fin(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv);
+    struct loop *loop = loop_create();
+    assert_non_null(loop);
+    struct io_side s;
+    io_side_init(&s, sv[0], on_side);
+    s.io.data = &s;
+    assert_int_equal(loop_io_start(loop, &s.io, LOOP_READ | LOOP_WRITE), 0);
+    struct buf *b = malloc(sizeof(*b));
+    buf_reset(b);
+
+    assert_int_equal(write(sv[1], "abc", 3), 3);
+    assert_true(wait_edge(loop, &s));
+    assert_false(s.rd_hup);
+    assert_int_equal(io_read(&s, b, 100), 3);
+    assert_false(s.rd_ready);
+    assert_false(wait_edge(loop, &s)); /* nothing new: no edge */
+
+    assert_int_equal(write(sv[1], "de", 2), 2);
+    assert_true(wait_edge(loop, &s)); /* new bytes: a new edge */
+    assert_int_equal(write(sv[1], "f", 1), 1);
+    assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+    (void)loop_run_once(loop, 20 * 1000000ll);
+    assert_true(s.rd_hup);
+    assert_int_equal(io_read(&s, b, 100), 3);
+    assert_true(s.rd_ready); /* the FIN is still to be read */
+    assert_int_equal(io_read(&s, b, 100), 0);
+    assert_true(s.rd_eof);
+    assert_memory_equal(buf_data(b), "abcdef", 6);
+
+    loop_io_stop(loop, &s.io);
+    loop_destroy(loop);
+    close(sv[0]);
+    close(sv[1]);
     free(b);
 }
 
@@ -107,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_replace_grow_shrink_remove),
         cmocka_unit_test(test_replace_after_consume_and_overflow),
         cmocka_unit_test(test_read_limit_eagain_eof),
+        cmocka_unit_test(test_short_read_new_edge_and_fin),
         cmocka_unit_test(test_write_reports_eagain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
