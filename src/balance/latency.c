@@ -76,7 +76,7 @@ static struct server *lrt_pick(struct pool *p, struct pool_table *t, const struc
 
 const struct strategy strategy_least_response_time = {
     .name = "least_response_time",
-    .flags = STRATEGY_LOCKED,
+    .flags = STRATEGY_LOCKED | STRATEGY_WEIGHTED,
     .build = lrt_build,
     .free = heap_table_free,
     .pick = lrt_pick,
@@ -134,5 +134,6 @@ static struct server *peak_pick(struct pool *p, struct pool_table *t, const stru
 
 const struct strategy strategy_peak_ewma = {
     .name = "peak_ewma",
+    .flags = STRATEGY_WEIGHTED,
     .pick = peak_pick,
 };

@@ -59,7 +59,7 @@ const struct strategy strategy_least_connections = {
 
 const struct strategy strategy_weighted_least_connections = {
     .name = "weighted_least_connections",
-    .flags = STRATEGY_LOCKED,
+    .flags = STRATEGY_LOCKED | STRATEGY_WEIGHTED,
     .build = wlc_build,
     .free = heap_table_free,
     .pick = heap_table_pick,

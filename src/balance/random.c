@@ -119,6 +119,7 @@ static struct server *random_pick(struct pool *p, struct pool_table *t,
 
 const struct strategy strategy_random = {
     .name = "random",
+    .flags = STRATEGY_WEIGHTED,
     .build = alias_build,
     .free = alias_free,
     .pick = random_pick,
@@ -161,5 +162,6 @@ static struct server *p2c_pick(struct pool *p, struct pool_table *t, const struc
 
 const struct strategy strategy_power_of_two_choices = {
     .name = "power_of_two_choices",
+    .flags = STRATEGY_WEIGHTED,
     .pick = p2c_pick,
 };

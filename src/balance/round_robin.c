@@ -156,6 +156,7 @@ static struct server *swrr_pick(struct pool *p, struct pool_table *t, const stru
 
 const struct strategy strategy_weighted_round_robin = {
     .name = "weighted_round_robin",
+    .flags = STRATEGY_WEIGHTED,
     .build = swrr_build,
     .free = swrr_free,
     .pick = swrr_pick,

@@ -46,3 +46,9 @@ bool strategy_is_hashed(const struct strategy *st)
 {
     return st && (st->flags & STRATEGY_HASHED);
 }
+
+bool strategy_ramps_by_weight(const char *name)
+{
+    const struct strategy *st = strategy_find(name);
+    return st && (st->flags & STRATEGY_WEIGHTED);
+}

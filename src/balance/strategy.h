@@ -35,6 +35,13 @@ enum strategy_flags {
     /* Picks, finishes and table swaps run under the pool's strategy lock, so .pick and
      * .on_finish may change t->data (e.g. a heap of active counts). */
     STRATEGY_LOCKED = 1u << 1,
+    /* The pick reads t->weights, so a server's share of picks grows with its weight, and a
+     * weight change re-shares picks without re-dealing keys. Slow start ramps these by
+     * weight alone and the rest by admission alone (server.admit_permille): one ramp each,
+     * never both, which would multiply the two shares. Hashed strategies build on weights
+     * too but are not flagged: a ramp step would re-deal keys (ip_hash, url_hash; maglev
+     * somewhat), and a weight-1 server has no room to ramp on a ring. */
+    STRATEGY_WEIGHTED = 1u << 2,
 };
 
 struct strategy {
@@ -73,6 +80,13 @@ extern const struct strategy *const strategy_all[];
 
 /* True when the named strategy hashes a key (hash_key and balance_factor apply). */
 bool strategy_is_hashed(const struct strategy *st);
+
+/*
+ * True when the strategy called `name` (a config name, e.g. pool_strategy_name()) is
+ * STRATEGY_WEIGHTED: slow start then ramps its servers by weight, else by admission. False
+ * for NULL or an unknown name.
+ */
+bool strategy_ramps_by_weight(const char *name);
 
 /*
  * Try to take one connection slot on s for request r: s must be stored healthy, not in

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "balance/strategy.h"
 #include "health/outlier.h"
 #include "log.h"
 #include "net/addr.h"
@@ -88,7 +89,7 @@ struct health_backend {
     struct hstate_params sp;
     struct outlier_params op;
     bool checks_on, outlier_on;
-    uint32_t scale_max; /* weight scaling allowed during ramps (1: none, see check.h) */
+    bool ramp_weights; /* slow start moves weights (STRATEGY_WEIGHTED), else admission */
     uint64_t ramp_step_ns;
     pthread_mutex_t lock;
     struct hserver **srv; /* under lock; every record ever made, removed ones included */
@@ -174,14 +175,14 @@ static void hb_kick_ramp(struct health_backend *hb);
 static void hs_eject_post(struct loop *loop, void *arg);
 
 /*
- * Sets every live server's weight: its configured weight, scaled by S during any ramp and
- * reduced to its ramp share while it ramps. A weight someone else stored meanwhile becomes
- * the server's configured weight (a runtime change wins over the ramp). Returns true while
- * some server still ramps.
+ * Each live server's ramp share, stored as its admission share unless the strategy ramps by
+ * weight: one ramp per strategy, as a weighted strategy that also turned picks away would
+ * give share x share (a quadratic ramp). A weight someone else stored meanwhile becomes the
+ * server's configured weight (a runtime change wins over the ramp). Returns the largest
+ * configured weight; sets *ramp while some server still ramps.
  */
-static bool hb_weights(struct health_backend *hb, uint64_t now)
+static uint32_t hb_ramp_shares(struct health_backend *hb, uint64_t now, bool *ramp)
 {
-    bool ramp = false;
     uint32_t maxw = 1;
     for (size_t i = 0; i < hb->n; i++) {
         struct hserver *hs = hb->srv[i];
@@ -191,24 +192,42 @@ static bool hb_weights(struct health_backend *hb, uint64_t now)
         if (cur != hs->applied)
             hs->configured = hs->applied = cur;
         hs->permille = hstate_ramp_permille(&hs->st, &hb->sp, now);
-        /* Weights ramp the weighted strategies; admission ramps all of them. */
-        atomic_store(&hs->srv->admit_permille, hs->permille);
-        ramp |= hs->permille < 1000;
+        atomic_store(&hs->srv->admit_permille, hb->ramp_weights ? 1000u : hs->permille);
+        *ramp |= hs->permille < 1000;
         if (hs->configured > maxw)
             maxw = hs->configured;
     }
-    uint32_t scale = ramp ? SERVER_WEIGHT_MAX / maxw : 1;
-    scale = scale > hb->scale_max ? hb->scale_max : scale ? scale : 1;
-    pool_batch_begin(hb->pool);
+    return maxw;
+}
+
+/*
+ * Sets every live server's weight. A strategy that ramps by weight gets the configured
+ * weight scaled by S during any ramp and reduced to the ramp share while the server ramps;
+ * any other keeps its configured weights (scaling them would change nothing it reads, and
+ * would re-deal a hash strategy's keys). One batch, and none when nothing changes, so a
+ * step that moves no weight rebuilds no table. Returns true while some server still ramps.
+ */
+static bool hb_weights(struct health_backend *hb, uint64_t now)
+{
+    bool ramp = false, batch = false;
+    uint32_t maxw = hb_ramp_shares(hb, now, &ramp);
+    uint32_t scale = ramp && hb->ramp_weights ? SERVER_WEIGHT_MAX / maxw : 1;
+    scale = scale > HEALTH_SCALE_MAX ? HEALTH_SCALE_MAX : scale ? scale : 1;
     for (size_t i = 0; i < hb->n; i++) {
         struct hserver *hs = hb->srv[i];
         if (hs->removed)
             continue;
-        uint32_t want = hstate_ramp_weight(hs->configured * scale, hs->permille);
-        if (want != hs->applied && pool_set_weight(hb->pool, hs->name, want) == 0)
+        uint32_t want = hb->ramp_weights ? hstate_ramp_weight(hs->configured * scale, hs->permille)
+                                         : hs->configured;
+        if (want == hs->applied)
+            continue;
+        if (!batch)
+            pool_batch_begin(hb->pool);
+        batch = true;
+        if (pool_set_weight(hb->pool, hs->name, want) == 0)
             hs->applied = want;
     }
-    if (pool_batch_end(hb->pool) != 0)
+    if (batch && pool_batch_end(hb->pool) != 0)
         log_warn("backend %s: out of memory while setting slow start weights", hb->cfg->name);
     return ramp;
 }
@@ -694,10 +713,6 @@ static void hb_params(struct health_backend *hb, const struct config_backend *cb
     hb->outlier_on = cb->outlier.enabled;
     outlier_params_init(&hb->op, cb->outlier.consecutive_failures, cb->outlier.ejection_time_ns,
                         cb->outlier.max_ejection_percent);
-    /* Scaling every weight alike leaves Maglev's table and every non-hash strategy's shares
-     * as they were, but would re-deal a ring's points or ip/url_hash's ranges. */
-    bool hashed = cb->strategy && config_strategy_is_hash(cb->strategy);
-    hb->scale_max = !hashed || strcmp(cb->strategy, "maglev") == 0 ? HEALTH_SCALE_MAX : 1;
     uint64_t step = cb->slow_start_ns / RAMP_STEPS;
     hb->ramp_step_ns = step > RAMP_STEP_MAX_NS   ? RAMP_STEP_MAX_NS
                        : step < RAMP_STEP_MIN_NS ? RAMP_STEP_MIN_NS
@@ -744,6 +759,7 @@ int health_add_backend(struct health *h, const struct config_backend *cb, struct
     pthread_mutex_init(&hb->lock, NULL);
     atomic_init(&hb->map, NULL);
     hb_params(hb, cb);
+    hb->ramp_weights = strategy_ramps_by_weight(pool_strategy_name(pool));
     loop_timer_init(&hb->ramp, hb_ramp_cb);
     hb->ramp.data = hb;
     int rc = hb_load_servers(hb);

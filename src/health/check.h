@@ -31,20 +31,27 @@
  * the backend has no active check.
  *
  * Slow start (config slow_start): a server that turns healthy (after being down, ejected or
- * in maintenance; not at process start) ramps from 10% of its weight to all of it over the
- * window, in steps of at most 1 s, by pool_set_weight (one batch, so one rebuild, a step).
- * Pool weights are integers, so during any ramp the weights of the whole backend are scaled
- * up by S = min(16, 256 / max weight) to give the ramp resolution (a weight-1 server then
- * ramps 1/16 .. 16/16), and set back when the last ramp ends; server.weight meanwhile shows
- * these effective weights. Scaling is done only where it moves no request between the other
- * servers: the non-hash strategies, and maglev (whose table depends on weight ratios only:
- * the ramping server's entries grow step by step, as its share of the table). For
- * consistent_hash, ip_hash and url_hash only the ramping server's own weight moves, from
- * max(1, 10%) to 100%: on the ring that only adds its points (keys move only to it), but a
- * weight-1 server cannot ramp there, and each step of ip/url_hash re-deals keys as any
- * weight change does. round_robin and least_connections ignore weights, so slow start has
- * no effect on them. Ramping those, and hash strategies "via bounded loads" as the issue
- * puts it, needs a per-server admission share in the balancing library's pool_take.
+ * in maintenance; not at process start) ramps from 10% of its share to all of it over the
+ * window, in steps of at most 1 s. Each strategy ramps exactly once, never twice (weight x
+ * admission would make the ramp quadratic):
+ *   - strategies whose pick reads weights (STRATEGY_WEIGHTED, balance/strategy.h:
+ *     weighted_round_robin, weighted_least_connections, random, power_of_two_choices,
+ *     least_response_time, peak_ewma) ramp by weight, through pool_set_weight (one batch, so
+ *     one rebuild, a step). Pool weights are integers, so during any ramp the weights of the
+ *     whole backend are scaled up by S = min(16, 256 / max weight) to give the ramp
+ *     resolution (a weight-1 server then ramps 1/16 .. 16/16), and set back when the last
+ *     ramp ends; server.weight meanwhile shows these effective weights.
+ *   - the others (round_robin, least_connections and the hash strategies) ramp by
+ *     admission: server.admit_permille, which pool_take uses to turn that share of the
+ *     picks landing on the server away to the strategy's next choice. Their weights stay as
+ *     configured: these strategies would not see a scaled weight, and a hash strategy would
+ *     move keys at every step.
+ * The ramp share is linear in time; what a server receives follows from it through its
+ * strategy: by weight, w' / (w' + the others' weights); by admission, that share of the
+ * picks that land on it (round robin: half its turns at 50%). Least-load strategies are
+ * softer: a least_connections server turned away stays the least loaded and is offered the
+ * next pick again, and the weighted ones compare load per weight, so with few requests in
+ * flight a server below the others' weight is chosen only once they are busier.
  * The configured weight is remembered: a weight set during a ramp, with health_set_weight
  * or straight through pool_set_weight, becomes the new target.
  *

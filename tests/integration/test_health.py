@@ -267,10 +267,10 @@ def admin_call(port, method, path, body=None):
                          host="127.0.0.1:%d" % port)
 
 
-def start_with_admin(env, backs, backend):
+def start_with_admin(env, backs, backend, **kw):
     admin_port = free_port()
     f = env.proxy(backs, backend=backend,
-                  top={"admin": {"listen": "127.0.0.1:%d" % admin_port}})
+                  top={"admin": {"listen": "127.0.0.1:%d" % admin_port}}, **kw)
     if not wait_until(lambda: _admin_up(admin_port), 3):
         pytest.skip("fulcrum does not serve the admin API yet (admin not wired into the "
                     "runtime): maintenance is tested in the unit tests (test_check.c)")
@@ -339,32 +339,58 @@ def share_of(port, name, n):
     return names.count(name) / float(n)
 
 
+def weights_of(admin):
+    """The effective weight of each server, as the pool holds it now (admin API)."""
+    r = admin_call(admin, "GET", "/api/backends/app/stats")
+    assert r.status == 200, r.body[:300]
+    return {s["id"]: s["weight"] for s in r.json()["server_details"]}
+
+
+def weight_share(w):
+    return w["b"] / float(w["a"] + w["b"])
+
+
+RAMPS_BY_WEIGHT = {"weighted_round_robin": True, "round_robin": False,
+                   "least_connections": False}
+
+
 @pytest.mark.parametrize("strategy", ["weighted_round_robin", "round_robin", "least_connections"])
 def test_slow_start_share_grows_over_the_window(env, strategy):
-    """Weighted strategies ramp through weights; round robin and least connections, which
-    ignore weights, through the per-server admission share in the pool."""
+    """Each strategy ramps exactly once. weighted_round_robin ramps through weights alone, so
+    b's share of the smooth sequence is its effective weight's share, read from the admin
+    API around each sample; a second ramp by admission on top would leave it far below that
+    (share x share). round_robin and least_connections, which ignore weights, ramp through
+    the per-server admission share in the pool alone: their weights stay as configured."""
     a, b = env.backend("a"), env.backend("b")
     window = 6.0
-    f = env.proxy([a, b], strategy=strategy, backend={
-        "slow_start": "%ds" % window, "health_check": check_cfg(interval=0.2, timeout=0.15)})
+    f, admin = start_with_admin(env, [a, b], {
+        "slow_start": "%ds" % window, "health_check": check_cfg(interval=0.2, timeout=0.15)},
+        strategy=strategy)
     assert share_of(f.port, "b", 20) == 0.5  # equal weights at start: no ramp at boot
     b.stop()
     wait_log(f, "backend app: server b healthy -> unhealthy")
     restart_on(env, "b", b.port)
     up = wait_log(f, "backend app: server b unhealthy -> healthy (2 successful checks)")
-    shares = []
+    shares, weights = [], []
     # Sample until two samples lie past the window (bounded: a slow machine may take longer
     # per sample, so the count of samples, not the clock, decides when we have enough).
     while time.time() < log_time(up) + window + 8.0:
         # Stamped when the sample ends: on a slow build (TSan) 34 requests take a while,
-        # and the ramp has moved on meanwhile.
+        # and the ramp has moved on meanwhile. The weights bracket the sample: b's weight
+        # share only grows during a ramp, so the one in force lay between the two reads.
+        before = weights_of(admin)
         share = share_of(f.port, "b", 34)
+        after = weights_of(admin)
         shares.append((time.time() - log_time(up), share))
+        weights.append((before, after))
         if len([t for t, _ in shares if t > window + 0.3]) >= 2:
             break
         time.sleep(0.5)
-    print("\nslow start, b's share by seconds since healthy: %s" % ", ".join(
-        "%.1fs:%.2f" % s for s in shares))
+    print("\nslow start (%s), b's share by seconds since healthy%s: %s" % (
+        strategy, " [b's weight share]" if RAMPS_BY_WEIGHT[strategy] else "", ", ".join(
+            "%.1fs:%.2f" % (t, s) + ("[%.2f-%.2f]" % (weight_share(w0), weight_share(w1))
+                                     if RAMPS_BY_WEIGHT[strategy] else "")
+            for (t, s), (w0, w1) in zip(shares, weights))))
     early = [s for t, s in shares if t < 1.0]
     late = [s for t, s in shares if t > window + 0.3]
     assert early and late
@@ -372,3 +398,20 @@ def test_slow_start_share_grows_over_the_window(env, strategy):
     assert min(late) >= 0.45, "b never reached its full share: %s" % shares
     # It grows in steps rather than jumping: several distinct shares on the way up.
     assert len({round(s, 2) for t, s in shares if t < window}) >= 3
+    if not RAMPS_BY_WEIGHT[strategy]:
+        assert all(w == {"a": 1, "b": 1} for pair in weights for w in pair), \
+            "weights moved for a strategy that ignores them: %s" % weights
+        return
+    assert any(w0["b"] < w0["a"] for w0, _ in weights), "no weight ramp seen: %s" % weights
+    # Within one table the smooth sequence gives b its exact share, +-2 over any 34 picks;
+    # a table swap inside a sample adds as much again. The old double ramp gave about
+    # share x (b's weight / 16): 0.18 instead of 0.33 at mid-window.
+    tol = 4 / 34.0
+    for (t, s), (w0, w1) in zip(shares, weights):
+        assert weight_share(w0) - tol <= s <= weight_share(w1) + tol, \
+            "at %.1fs b got %.2f, its weight share was %.2f-%.2f" % (
+                t, s, weight_share(w0), weight_share(w1))
+    # And on average over the ramp (the +-2 errors do not add up; a second ramp would).
+    off = [s - (weight_share(w0) + weight_share(w1)) / 2
+           for (t, s), (w0, w1) in zip(shares, weights) if w0["b"] < w0["a"]]
+    assert abs(sum(off) / len(off)) < 0.05, "b's share is off its weight share by %s" % off

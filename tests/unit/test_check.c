@@ -562,10 +562,16 @@ struct ramp_watch {
     size_t n;
 };
 
+static uint32_t admit(struct world *w, const char *name)
+{
+    return atomic_load(&pool_find(w->pool, name)->admit_permille);
+}
+
 static bool ramp_over(struct world *w, const void *arg)
 {
     struct ramp_watch *rw = (struct ramp_watch *)arg;
     uint32_t wb = atomic_load(&pool_find(w->pool, "b")->weight);
+    assert_int_equal(admit(w, "b"), 1000); /* by weight only: never turned away as well */
     if (rw->n == 0 || rw->seen[rw->n - 1] != wb) {
         assert_true(rw->n < 64);
         rw->seen[rw->n++] = wb;
@@ -591,6 +597,7 @@ static void test_slow_start_ramps_the_weight(void **state)
     assert_int_equal(atomic_load(&pool_find(w.pool, "a")->weight), 16);
     assert_true(info(&w, "b").ramping);
     assert_true(atomic_load(&pool_find(w.pool, "b")->weight) < 8);
+    assert_int_equal(admit(&w, "b"), 1000);
     struct ramp_watch rw = {.n = 0};
     assert_true(run_until(&w, ramp_over, &rw));
     assert_true(rw.n >= 4); /* several steps, not a jump */
@@ -638,9 +645,83 @@ static void test_weight_set_during_ramp_wins(void **state)
     world_fini(&w);
 }
 
-/* On a ring, scaling every weight would re-deal every point: only the ramping server's own
- * weight moves, so keys move only to it. */
-static void test_slow_start_on_a_ring_scales_nothing(void **state)
+/* n picks on the world's pool, each finished at once; how many went to `name`. The world's
+ * loop does not run meanwhile, so the ramp stands still. */
+static unsigned picks_to(struct world *w, const char *name, unsigned n)
+{
+    uint64_t rng = 12345;
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct pick_request r = {.rng = &rng};
+        struct server *s = pool_pick(w->pool, &r);
+        assert_non_null(s);
+        k += strcmp(s->name, name) == 0;
+        pool_finish(w->pool, s, SERVER_SUCCESS, 1000, now_ns());
+    }
+    return k;
+}
+
+/* Brings b (of a and b, weight 1 each) down and back up under a slow start far longer than
+ * the test, so the ramp has barely begun when the caller looks. */
+static void world_b_returns(struct world *w, const char *strategy)
+{
+    struct config_backend cb = backend_cfg(20, 15);
+    cb.strategy = strategy;
+    cb.slow_start_ns = 60000 * MS;
+    world_init(w, &cb);
+    world_fake(w, "a", FAKE_ANSWER, 200);
+    struct fake *b = world_fake(w, "b", FAKE_ANSWER, 500);
+    world_watch(w);
+    wait_state(w, "b", SERVER_UNHEALTHY);
+    b->status = 200;
+    wait_state(w, "b", SERVER_HEALTHY);
+    assert_true(info(w, "b").ramping);
+}
+
+/*
+ * A weighted strategy ramps once, by weight: b gets exactly its weight's share of the smooth
+ * sequence. When b was also turned away by admission (the old double ramp), it got that
+ * share times the ramp share again: near 1/17 x 10% instead of 1/17 this early.
+ */
+static void test_slow_start_weighted_ramps_once(void **state)
+{
+    (void)state;
+    struct world w;
+    world_b_returns(&w, "weighted_round_robin");
+    uint32_t wa = atomic_load(&pool_find(w.pool, "a")->weight);
+    uint32_t wb = atomic_load(&pool_find(w.pool, "b")->weight);
+    assert_int_equal(wa, 16); /* scaled for resolution */
+    assert_true(wb >= 1 && wb < wa);
+    assert_int_equal(admit(&w, "b"), 1000);
+    /* 100 whole periods of the sequence: b's count is exact. */
+    assert_int_equal(picks_to(&w, "b", 100 * (wa + wb)), 100 * wb);
+    world_fini(&w);
+}
+
+/*
+ * round_robin reads no weight: it ramps by admission alone, and its weights stay as
+ * configured (the old code scaled a to 16 for nothing). b is offered every other pick and
+ * takes it with the admission share.
+ */
+static void test_slow_start_round_robin_ramps_by_admission(void **state)
+{
+    (void)state;
+    struct world w;
+    world_b_returns(&w, "round_robin");
+    assert_int_equal(atomic_load(&pool_find(w.pool, "a")->weight), 1);
+    assert_int_equal(atomic_load(&pool_find(w.pool, "b")->weight), 1);
+    assert_int_equal(admit(&w, "a"), 1000);
+    uint32_t ab = admit(&w, "b");
+    assert_true(ab >= 100 && ab < 1000);
+    unsigned n = 20000, want = n / 2 * ab / 1000;
+    unsigned got = picks_to(&w, "b", n);
+    assert_true(got + n / 100 > want && got < want + n / 100);
+    world_fini(&w);
+}
+
+/* A hash strategy ramps by admission too: no weight moves, so no key changes home (on a ring
+ * a weight ramp would only move keys to b, but a weight-1 server could not ramp at all). */
+static void test_slow_start_on_a_ring_moves_no_weight(void **state)
 {
     (void)state;
     struct world w;
@@ -658,11 +739,14 @@ static void test_slow_start_on_a_ring_scales_nothing(void **state)
     b->status = 200;
     wait_state(&w, "b", SERVER_HEALTHY);
     assert_true(info(&w, "b").ramping);
-    assert_int_equal(atomic_load(&pool_find(w.pool, "b")->weight), 1); /* max(1, 10% of 4) */
-    assert_int_equal(atomic_load(&pool_find(w.pool, "a")->weight), 4); /* untouched */
+    assert_int_equal(atomic_load(&pool_find(w.pool, "b")->weight), 4);
+    assert_int_equal(atomic_load(&pool_find(w.pool, "a")->weight), 4);
+    assert_true(admit(&w, "b") < 1000);
+    assert_int_equal(admit(&w, "a"), 1000);
     assert_true(run_until(&w, not_ramping, "b"));
     assert_int_equal(atomic_load(&pool_find(w.pool, "a")->weight), 4);
     assert_int_equal(atomic_load(&pool_find(w.pool, "b")->weight), 4);
+    assert_int_equal(admit(&w, "b"), 1000);
     world_fini(&w);
 }
 
@@ -786,7 +870,9 @@ int main(void)
         cmocka_unit_test(test_maintenance_set_straight_in_the_pool),
         cmocka_unit_test(test_slow_start_ramps_the_weight),
         cmocka_unit_test(test_weight_set_during_ramp_wins),
-        cmocka_unit_test(test_slow_start_on_a_ring_scales_nothing),
+        cmocka_unit_test(test_slow_start_weighted_ramps_once),
+        cmocka_unit_test(test_slow_start_round_robin_ramps_by_admission),
+        cmocka_unit_test(test_slow_start_on_a_ring_moves_no_weight),
         cmocka_unit_test(test_servers_added_and_removed),
         cmocka_unit_test(test_threaded_reports_with_operator_changes),
     };
