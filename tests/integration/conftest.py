@@ -618,5 +618,24 @@ def module_env(tmp_path_factory):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
+
+@pytest.fixture(scope="module")
+def stack(module_env):
+    """fulcrum in front of one backend "a", shared by a module's tests (for the corpora of
+    raw requests, where starting a proxy per case would dominate the run)."""
+    a = module_env.backend("a")
+    f = module_env.fulcrum(proxy_config(free_port(), [(a.name, a.address)]))
+    return f, a
+
+
+@pytest.fixture
+def proxy(stack):
+    """The shared stack, its backend's log reset, fulcrum checked alive before and after."""
+    f, a = stack
+    assert f.alive(), "fulcrum died during an earlier test:\n" + f.stderr()[-3000:]
+    a.reset()
+    yield f, a
+    assert f.alive(), "fulcrum died:\n" + f.stderr()[-3000:]
+
 def sha256(data):
     return hashlib.sha256(data).hexdigest()

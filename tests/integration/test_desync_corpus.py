@@ -24,7 +24,7 @@ import re
 
 import pytest
 
-from conftest import REPO, Client, ConnClosed, free_port, proxy_config
+from conftest import REPO, Client, ConnClosed
 
 yaml = pytest.importorskip("yaml", reason="python3-yaml is needed to read the corpus")
 
@@ -182,23 +182,11 @@ class ScoreReport:
             terminalreporter.write_line("  %-10s %3d/%-3d (%s)" % (tier, ok, n, how))
 
 
-@pytest.fixture(scope="module")
-def stack(module_env, request):
+@pytest.fixture(scope="module", autouse=True)
+def score_report(request):
     pm = request.config.pluginmanager
     if not pm.has_plugin("desync-corpus-score"):
         pm.register(ScoreReport(), "desync-corpus-score")
-    a = module_env.backend("a")
-    f = module_env.fulcrum(proxy_config(free_port(), [(a.name, a.address)]))
-    return f, a
-
-
-@pytest.fixture
-def proxy(stack):
-    f, a = stack
-    assert f.alive(), "fulcrum died during an earlier case:\n" + f.stderr()[-3000:]
-    a.reset()
-    yield f, a
-    assert f.alive(), "fulcrum died:\n" + f.stderr()[-3000:]
 
 
 # ---------------------------------------------------------------- checks

@@ -3,23 +3,7 @@ connection is closed afterwards, and the backend receives nothing (RFC 9112 stri
 request smuggling needs a proxy that forwards what it should have refused)."""
 import pytest
 
-from conftest import Client, ConnClosed, build_request, free_port, proxy_config
-
-
-@pytest.fixture(scope="module")
-def stack(module_env):
-    a = module_env.backend("a")
-    f = module_env.fulcrum(proxy_config(free_port(), [(a.name, a.address)]))
-    return f, a
-
-
-@pytest.fixture
-def proxy(stack):
-    f, a = stack
-    assert f.alive(), "fulcrum died during an earlier test:\n" + f.stderr()[-3000:]
-    a.reset()
-    yield f, a
-    assert f.alive(), "fulcrum died:\n" + f.stderr()[-3000:]
+from conftest import Client, ConnClosed, build_request
 
 
 def assert_backend_got_nothing(a):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Client, ConnClosed, free_port, proxy_config
+from conftest import Client, ConnClosed
 
 HIDDEN = b"GET /smuggled HTTP/1.1\r\nHost: victim.test\r\n\r\n"  # 45 bytes
 HOST = b"Host: smuggle.test"
@@ -155,23 +155,11 @@ class SmugglingReport:
             terminalreporter.write_line("  %-8s %3d/%d" % (kind, ok, n))
 
 
-@pytest.fixture(scope="module")
-def stack(module_env, request):
+@pytest.fixture(scope="module", autouse=True)
+def score_report(request):
     pm = request.config.pluginmanager
     if not pm.has_plugin("smuggling-score"):
         pm.register(SmugglingReport(), "smuggling-score")
-    a = module_env.backend("a")
-    f = module_env.fulcrum(proxy_config(free_port(), [(a.name, a.address)]))
-    return f, a
-
-
-@pytest.fixture
-def proxy(stack):
-    f, a = stack
-    assert f.alive(), "fulcrum died during an earlier case:\n" + f.stderr()[-3000:]
-    a.reset()
-    yield f, a
-    assert f.alive(), "fulcrum died:\n" + f.stderr()[-3000:]
 
 
 def read_all_responses(c):
