@@ -182,6 +182,10 @@ static int build_pool(struct build *b, struct be_build *bb)
     rc = build_pool_fill(b, bb, bb->rp->pool);
     if (pool_batch_end(bb->rp->pool) != 0 && rc == 0)
         rc = build_nomem(b);
+    /* The backend's totals go on from the old pool's: its servers that were not carried
+     * over, those it had already removed, and requests still finishing on it. */
+    if (rc == 0 && bb->obe && pool_inherit(bb->rp->pool, bb->obe->pool) != 0)
+        log_warn("backend %s: the new pool does not carry the old one's totals", cb->name);
     return rc;
 }
 

@@ -186,29 +186,32 @@ int runtime_barrier(struct runtime *rt, struct worker_switch **sws, struct upstr
 
 /* ---- servers leaving kept pools ---- */
 
-/* Counters and latency history move to a server re-created under the same name and
- * address. The recent-latency window (p50/p99) starts over. */
-static void server_take_counters(struct server *to, const struct server *from)
-{
-    atomic_store(&to->requests, atomic_load(&from->requests));
-    atomic_store(&to->successes, atomic_load(&from->successes));
-    atomic_store(&to->failures, atomic_load(&from->failures));
-    atomic_store(&to->ewma_bits, atomic_load(&from->ewma_bits));
-    atomic_store(&to->peak_bits, atomic_load(&from->peak_bits));
-    atomic_store(&to->peak_stamp_ns, atomic_load(&from->peak_stamp_ns));
-    atomic_store(&to->state_changed_ns, atomic_load(&from->state_changed_ns));
-    for (size_t i = 0; i <= SERVER_LATENCY_BUCKETS; i++)
-        atomic_store(&to->latency_hist[i], atomic_load(&from->latency_hist[i]));
-    atomic_store(&to->latency_sum_us, atomic_load(&from->latency_sum_us));
-}
-
-void runtime_server_take_state(struct pool *p, struct server *to, const struct server *from,
-                               uint64_t now)
+/* A server re-created under the same name and address keeps its stored state and its
+ * latency figures. The recent-latency window (p50/p99) starts over. */
+static void server_take_state_latency(struct pool *p, struct server *to, const struct server *from,
+                                      uint64_t now)
 {
     enum server_state st = (enum server_state)atomic_load(&from->state);
     if (st != SERVER_HEALTHY)
         (void)pool_set_server_state(p, to, st, now);
-    server_take_counters(to, from);
+    atomic_store(&to->ewma_bits, atomic_load(&from->ewma_bits));
+    atomic_store(&to->peak_bits, atomic_load(&from->peak_bits));
+    atomic_store(&to->peak_stamp_ns, atomic_load(&from->peak_stamp_ns));
+    atomic_store(&to->state_changed_ns, atomic_load(&from->state_changed_ns));
+}
+
+/* Into a new pool: the counters are copied, since the old pool is still shown and still
+ * counts; pool_inherit then keeps the backend's totals from counting the copies twice. */
+void runtime_server_take_state(struct pool *p, struct server *to, const struct server *from,
+                               uint64_t now)
+{
+    server_take_state_latency(p, to, from, now);
+    atomic_store(&to->requests, atomic_load(&from->requests));
+    atomic_store(&to->successes, atomic_load(&from->successes));
+    atomic_store(&to->failures, atomic_load(&from->failures));
+    for (size_t i = 0; i <= SERVER_LATENCY_BUCKETS; i++)
+        atomic_store(&to->latency_hist[i], atomic_load(&from->latency_hist[i]));
+    atomic_store(&to->latency_sum_us, atomic_load(&from->latency_sum_us));
 }
 
 static void keep_retired(struct runtime *rt, struct upstream_server *us)
@@ -233,8 +236,14 @@ static void removal_replace(struct runtime *rt, struct rt_removal *r, struct hea
                   balance_strerror(rc));
         return;
     }
-    if (r->keep_state)
-        runtime_server_take_state(r->pool, s, r->old, now);
+    if (r->keep_state) {
+        /* Within one pool the counters move: a copy would count them twice, on the new
+         * server and on the removed one (whose counters the pool keeps for the backend's
+         * totals). */
+        server_take_state_latency(r->pool, s, r->old, now);
+        if (pool_move_counters(r->pool, s, r->old) != 0)
+            log_warn("reload: server %s: its counters could not be carried over", r->name);
+    }
     if ((rc = upstream_server_attach(s, rt->nworkers)) != 0) {
         pool_remove_server(r->pool, r->name);
         log_error("reload: server %s (%s) could not be re-created: %s", r->name, r->address,

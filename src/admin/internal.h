@@ -152,10 +152,21 @@ struct admin_server_snap {
 int admin_snapshot(const struct admin *a, const struct admin_backend *be, bool latency,
                    struct admin_server_snap **out, size_t *n);
 
-/* The JSON of one server, and of one backend's stats (with server_details). NULL: no memory. */
+/*
+ * admin_snapshot, and what the backend counted on servers it no longer has (pool_departed:
+ * removed servers, replaced pools), read in the same pool lock hold so that a server
+ * removed meanwhile counts exactly once. Backend totals are departed plus the sum over the
+ * servers: they never go down when a server leaves. 0 or -ENOMEM.
+ */
+int admin_snapshot_backend(const struct admin *a, const struct admin_backend *be, bool latency,
+                           struct admin_server_snap **out, size_t *n,
+                           struct pool_counters *departed);
+
+/* The JSON of one server, and of one backend's stats (with server_details; the totals
+ * include `departed`, which may be NULL). NULL: no memory. */
 json_t *admin_server_json(const struct admin_server_snap *s);
 json_t *admin_backend_json(const struct admin_backend *be, const struct admin_server_snap *s,
-                           size_t n);
+                           size_t n, const struct pool_counters *departed);
 
 /* Appends the Prometheus text exposition of every backend. Call with a->lock held. */
 void admin_metrics(struct admin *a, struct admin_buf *out);

@@ -10,7 +10,8 @@ struct msnap {
     const struct admin_backend *be;
     struct admin_server_snap *s;
     size_t n;
-    char labels[160]; /* backend="NAME" */
+    struct pool_counters departed; /* of servers it no longer has: backend counters add it */
+    char labels[160];              /* backend="NAME" */
 };
 
 /* A label value with \\, \" and \n escaped, as the text format requires. */
@@ -60,6 +61,7 @@ static void histogram(struct admin_buf *o, const char *name, const char *labels,
 /* ---- per server ---- */
 
 typedef uint64_t (*snap_field)(const struct admin_server_snap *s);
+typedef uint64_t (*departed_field)(const struct pool_counters *c);
 
 static uint64_t f_requests(const struct admin_server_snap *s)
 {
@@ -81,15 +83,25 @@ static uint64_t f_max_conns(const struct admin_server_snap *s)
 {
     return s->max_connections;
 }
+static uint64_t d_requests(const struct pool_counters *c)
+{
+    return c->requests;
+}
+static uint64_t d_failures(const struct pool_counters *c)
+{
+    return c->failures;
+}
 
-/* One sample per server (per_server) or per backend (the sum over its servers). */
+/* One sample per server (per_server) or per backend: the sum over its servers, plus, for
+ * a counter (d not NULL), what its departed servers counted, so it never goes down. */
 static void simple(struct admin_buf *o, const struct msnap *m, size_t nb, bool per_server,
-                   const char *name, const char *type, const char *help, snap_field f)
+                   const char *name, const char *type, const char *help, snap_field f,
+                   departed_field d)
 {
     char labels[400];
     family(o, name, type, help);
     for (size_t b = 0; b < nb; b++) {
-        uint64_t sum = 0;
+        uint64_t sum = d ? d(&m[b].departed) : 0;
         for (size_t i = 0; i < m[b].n; i++) {
             sum += f(&m[b].s[i]);
             if (per_server) {
@@ -120,7 +132,8 @@ static void backend_histograms(struct admin_buf *o, const struct msnap *m, size_
     static const char name[] = "fulcrum_backend_response_seconds";
     family(o, name, "histogram", "Response time of successful requests, by backend.");
     for (size_t b = 0; b < nb; b++) {
-        uint64_t counts[SERVER_LATENCY_BUCKETS + 1] = {0}, sum = 0;
+        uint64_t counts[SERVER_LATENCY_BUCKETS + 1], sum = m[b].departed.hist_sum_us;
+        memcpy(counts, m[b].departed.hist, sizeof counts);
         for (size_t i = 0; i < m[b].n; i++) {
             for (unsigned k = 0; k <= SERVER_LATENCY_BUCKETS; k++)
                 counts[k] += m[b].s[i].hist[k];
@@ -234,23 +247,25 @@ static void process(struct admin *a, struct admin_buf *o)
 static void emit(struct admin *a, struct admin_buf *o, const struct msnap *m, size_t nb)
 {
     simple(o, m, nb, false, "fulcrum_backend_requests_total", "counter",
-           "Requests finished by the backend's servers (successes and failures).", f_requests);
+           "Requests finished by the backend's servers (successes and failures), removed "
+           "servers included.",
+           f_requests, d_requests);
     simple(o, m, nb, false, "fulcrum_backend_failures_total", "counter",
-           "Requests that failed (connect error, reset, timeout, 5xx).", f_failures);
+           "Requests that failed (connect error, reset, timeout, 5xx).", f_failures, d_failures);
     simple(o, m, nb, false, "fulcrum_backend_active_connections", "gauge",
-           "Requests in flight on the backend.", f_active);
+           "Requests in flight on the backend.", f_active, NULL);
     backend_histograms(o, m, nb);
     strategies(o, m, nb);
     simple(o, m, nb, true, "fulcrum_server_requests_total", "counter",
-           "Requests finished by the server (successes and failures).", f_requests);
+           "Requests finished by the server (successes and failures).", f_requests, NULL);
     simple(o, m, nb, true, "fulcrum_server_failures_total", "counter",
-           "Requests that failed on the server.", f_failures);
+           "Requests that failed on the server.", f_failures, NULL);
     simple(o, m, nb, true, "fulcrum_server_active_connections", "gauge",
-           "Requests in flight on the server.", f_active);
+           "Requests in flight on the server.", f_active, NULL);
     simple(o, m, nb, true, "fulcrum_server_weight", "gauge", "The server's weight (0..256).",
-           f_weight);
+           f_weight, NULL);
     simple(o, m, nb, true, "fulcrum_server_max_connections", "gauge",
-           "The server's connection limit (0 = none).", f_max_conns);
+           "The server's connection limit (0 = none).", f_max_conns, NULL);
     server_histograms(o, m, nb);
     states(o, m, nb);
     health(o, m, nb);
@@ -271,7 +286,7 @@ void admin_metrics(struct admin *a, struct admin_buf *out)
         m[b].be = &a->backends[b];
         escape(esc, sizeof esc, m[b].be->name);
         snprintf(m[b].labels, sizeof m[b].labels, "backend=\"%s\"", esc);
-        ok = admin_snapshot(a, m[b].be, false, &m[b].s, &m[b].n) == 0;
+        ok = admin_snapshot_backend(a, m[b].be, false, &m[b].s, &m[b].n, &m[b].departed) == 0;
     }
     if (ok)
         emit(a, out, m, nb);

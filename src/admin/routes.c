@@ -133,10 +133,11 @@ static bool seg_name(const struct segs *s, size_t i, char *out, size_t outlen)
 static json_t *backend_stats(struct admin *a, const struct admin_backend *be)
 {
     struct admin_server_snap *snap;
+    struct pool_counters departed;
     size_t n;
-    if (admin_snapshot(a, be, true, &snap, &n) != 0)
+    if (admin_snapshot_backend(a, be, true, &snap, &n, &departed) != 0)
         return NULL;
-    json_t *j = admin_backend_json(be, snap, n);
+    json_t *j = admin_backend_json(be, snap, n, &departed);
     free(snap);
     return j;
 }

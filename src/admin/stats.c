@@ -29,6 +29,13 @@ static void snap_server(const struct admin *a, const struct admin_backend *be, s
 int admin_snapshot(const struct admin *a, const struct admin_backend *be, bool latency,
                    struct admin_server_snap **out, size_t *n)
 {
+    return admin_snapshot_backend(a, be, latency, out, n, NULL);
+}
+
+int admin_snapshot_backend(const struct admin *a, const struct admin_backend *be, bool latency,
+                           struct admin_server_snap **out, size_t *n,
+                           struct pool_counters *departed)
+{
     pool_lock(be->pool);
     size_t count = pool_size(be->pool);
     struct admin_server_snap *v = calloc(count ? count : 1, sizeof *v);
@@ -38,6 +45,8 @@ int admin_snapshot(const struct admin *a, const struct admin_backend *be, bool l
     }
     for (size_t i = 0; i < count; i++)
         snap_server(a, be, pool_server(be->pool, i), latency, &v[i]);
+    if (departed)
+        pool_departed(be->pool, departed);
     pool_unlock(be->pool);
     *out = v;
     *n = count;
@@ -99,11 +108,18 @@ static json_t *facts_json(struct pool *p)
     return o;
 }
 
-/* Totals over the servers; the mean response time is over each server's recent window,
- * weighted by how many samples it holds. */
-static json_t *backend_totals(const struct admin_server_snap *s, size_t n)
+/* Totals over the servers, and over those it had (departed: counters only go up); the
+ * mean response time is over each current server's recent window, weighted by how many
+ * samples it holds. */
+static json_t *backend_totals(const struct admin_server_snap *s, size_t n,
+                              const struct pool_counters *departed)
 {
     uint64_t req = 0, ok = 0, fail = 0, active = 0, healthy = 0;
+    if (departed) {
+        req = departed->requests;
+        ok = departed->successes;
+        fail = departed->failures;
+    }
     double lat_sum = 0, samples = 0;
     for (size_t i = 0; i < n; i++) {
         req += s[i].requests;
@@ -133,7 +149,7 @@ static json_t *backend_config(const struct config_backend *cfg)
 }
 
 json_t *admin_backend_json(const struct admin_backend *be, const struct admin_server_snap *s,
-                           size_t n)
+                           size_t n, const struct pool_counters *departed)
 {
     json_t *list = json_array();
     for (size_t i = 0; i < n && list; i++) {
@@ -142,7 +158,7 @@ json_t *admin_backend_json(const struct admin_backend *be, const struct admin_se
             list = NULL;
         }
     }
-    json_t *o = backend_totals(s, n);
+    json_t *o = backend_totals(s, n, departed);
     json_t *cfg = be->cfg ? backend_config(be->cfg) : json_object();
     json_t *head =
         json_pack("{s:s,s:s,s:o,s:o}", "name", be->name, "strategy", pool_strategy_name(be->pool),

@@ -42,7 +42,19 @@ struct pool {
     struct server **retired; /* removed, freed once nothing is in flight on them */
     size_t nretired, retired_cap;
     unsigned batch; /* > 0: rebuilds wait for pool_batch_end */
+
+    /* Under wlock: freed servers' final counters, and destroyed predecessors' (see
+     * pool_inherit). */
+    struct pool_counters departed;
+    /* pool_inherit links. pred and pred_base are read under this pool's wlock and changed
+     * under link_lock and it; succ is read and changed under link_lock only. */
+    struct pool *pred, *succ;
+    struct pool_counters pred_base; /* what our servers held when we inherited pred */
 };
+
+/* Serialises changes of pool_inherit links (inherit, destroy): they touch two or three
+ * pools, and a global lock keeps two of them from racing on a shared neighbour. */
+static pthread_mutex_t link_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void server_free(struct server *s)
 {
@@ -101,10 +113,117 @@ static void table_free(const struct strategy *st, struct pool_table *t)
     free(t);
 }
 
+/* ---- counters of servers and pools ---- */
+
+static void counters_add_server(struct pool_counters *c, const struct server *s)
+{
+    c->requests += atomic_load_explicit(&s->requests, memory_order_relaxed);
+    c->successes += atomic_load_explicit(&s->successes, memory_order_relaxed);
+    c->failures += atomic_load_explicit(&s->failures, memory_order_relaxed);
+    for (unsigned b = 0; b <= SERVER_LATENCY_BUCKETS; b++)
+        c->hist[b] += atomic_load_explicit(&s->latency_hist[b], memory_order_relaxed);
+    c->hist_sum_us += atomic_load_explicit(&s->latency_sum_us, memory_order_relaxed);
+}
+
+static uint64_t sub_floor(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* c += x - base, field by field. x >= base holds (the base was copied out of what x
+ * counts, and counters only grow); the floor at 0 only keeps a misuse from wrapping. */
+static void counters_add_diff(struct pool_counters *c, const struct pool_counters *x,
+                              const struct pool_counters *base)
+{
+    c->requests += sub_floor(x->requests, base->requests);
+    c->successes += sub_floor(x->successes, base->successes);
+    c->failures += sub_floor(x->failures, base->failures);
+    for (unsigned b = 0; b <= SERVER_LATENCY_BUCKETS; b++)
+        c->hist[b] += sub_floor(x->hist[b], base->hist[b]);
+    c->hist_sum_us += sub_floor(x->hist_sum_us, base->hist_sum_us);
+}
+
+/* Everything p counts by itself: its servers, removed ones still finishing, departed
+ * ones. Not its predecessors. wlock held, or p being destroyed. */
+static void counters_own(const struct pool *p, struct pool_counters *out)
+{
+    *out = p->departed;
+    for (size_t i = 0; i < p->n; i++)
+        counters_add_server(out, p->servers[i]);
+    for (size_t i = 0; i < p->nretired; i++)
+        counters_add_server(out, p->retired[i]);
+}
+
+void pool_departed(struct pool *p, struct pool_counters *out)
+{
+    *out = p->departed;
+    for (size_t i = 0; i < p->nretired; i++)
+        counters_add_server(out, p->retired[i]);
+    /* Walk the predecessors hand over hand (newer locked before older), so none can be
+     * destroyed or relinked under us. */
+    struct pool *cur = p, *q = p->pred;
+    struct pool_counters base = p->pred_base, own;
+    while (q) {
+        pthread_mutex_lock(&q->wlock);
+        if (cur != p)
+            pthread_mutex_unlock(&cur->wlock);
+        counters_own(q, &own);
+        counters_add_diff(out, &own, &base);
+        base = q->pred_base;
+        cur = q;
+        q = q->pred;
+    }
+    if (cur != p)
+        pthread_mutex_unlock(&cur->wlock);
+}
+
+int pool_inherit(struct pool *dst, struct pool *src)
+{
+    int err = 0;
+    pthread_mutex_lock(&link_lock);
+    pthread_mutex_lock(&dst->wlock);
+    if (dst == src || dst->pred != NULL || src->succ != NULL) {
+        err = BAL_EDUPLICATE;
+    } else {
+        counters_own(dst, &dst->pred_base);
+        dst->pred = src;
+        src->succ = dst;
+    }
+    pthread_mutex_unlock(&dst->wlock);
+    pthread_mutex_unlock(&link_lock);
+    return err;
+}
+
+/* p goes: its successor takes over its final counts and its predecessor. Readers reach p
+ * only through the successor's lock, held here (and p's, so none is still inside p). */
+static void pool_unlink(struct pool *p)
+{
+    pthread_mutex_lock(&link_lock);
+    struct pool *r = p->succ, *q = p->pred;
+    if (r)
+        pthread_mutex_lock(&r->wlock);
+    pthread_mutex_lock(&p->wlock);
+    if (r) {
+        struct pool_counters own;
+        counters_own(p, &own);
+        counters_add_diff(&r->departed, &own, &r->pred_base);
+        r->pred = q;
+        r->pred_base = q ? p->pred_base : (struct pool_counters){0};
+    }
+    if (q)
+        q->succ = r;
+    p->pred = p->succ = NULL;
+    pthread_mutex_unlock(&p->wlock);
+    if (r)
+        pthread_mutex_unlock(&r->wlock);
+    pthread_mutex_unlock(&link_lock);
+}
+
 void pool_destroy(struct pool *p)
 {
     if (p == NULL)
         return;
+    pool_unlink(p);
     table_free(p->st, atomic_load(&p->table));
     for (size_t i = 0; i < p->n; i++)
         server_free(p->servers[i]);
@@ -171,14 +290,19 @@ static void wait_for_readers(struct pool *p)
     }
 }
 
+/* wlock held. A retired server with nothing in flight is freed; its counters are final
+ * then (every finish recorded before it released `active`) and move to `departed` in the
+ * same critical section, so readers see them either on the server or there. */
 static void reap_retired(struct pool *p)
 {
     size_t kept = 0;
     for (size_t i = 0; i < p->nretired; i++) {
-        if (atomic_load(&p->retired[i]->active) == 0)
+        if (atomic_load(&p->retired[i]->active) == 0) {
+            counters_add_server(&p->departed, p->retired[i]);
             server_free(p->retired[i]);
-        else
+        } else {
             p->retired[kept++] = p->retired[i];
+        }
     }
     p->nretired = kept;
 }
@@ -301,6 +425,38 @@ int pool_remove_server(struct pool *p, const char *name)
     p->n--;
     p->retired[p->nretired++] = s;
     int err = rebuild(p); /* reaps s at once when nothing is in flight on it */
+    pthread_mutex_unlock(&p->wlock);
+    return err;
+}
+
+static bool is_retired(const struct pool *p, const struct server *s)
+{
+    for (size_t i = 0; i < p->nretired; i++)
+        if (p->retired[i] == s)
+            return true;
+    return false;
+}
+
+/* Exchange, not load-then-store: a request finishing on `from` meanwhile is either moved
+ * or left on `from`, never lost. */
+static void counter_move(_Atomic uint64_t *to, _Atomic uint64_t *from)
+{
+    atomic_fetch_add(to, atomic_exchange(from, 0));
+}
+
+int pool_move_counters(struct pool *p, struct server *to, struct server *from)
+{
+    pthread_mutex_lock(&p->wlock);
+    ssize_t i = find_index(p, to->name);
+    int err = i < 0 || p->servers[i] != to || !is_retired(p, from) ? BAL_ENOTFOUND : 0;
+    if (err == 0) {
+        counter_move(&to->requests, &from->requests);
+        counter_move(&to->successes, &from->successes);
+        counter_move(&to->failures, &from->failures);
+        for (unsigned b = 0; b <= SERVER_LATENCY_BUCKETS; b++)
+            counter_move(&to->latency_hist[b], &from->latency_hist[b]);
+        counter_move(&to->latency_sum_us, &from->latency_sum_us);
+    }
     pthread_mutex_unlock(&p->wlock);
     return err;
 }

@@ -39,7 +39,8 @@ struct pick_request {
  */
 int pool_create(const struct pool_options *opt, struct pool **out);
 
-/* Free the pool and its servers. No pick or finish may be running. */
+/* Free the pool and its servers. No pick or finish may be running, and no reader of it
+ * other than through a successor's pool_departed (see pool_inherit). */
 void pool_destroy(struct pool *p);
 
 /* The strategy's config name. */
@@ -109,6 +110,54 @@ void pool_unlock(struct pool *p);
 
 /* Requests currently in flight on the whole pool. */
 uint64_t pool_active(const struct pool *p);
+
+/*
+ * Request counters summed over servers: what a backend reports as its totals. The
+ * histogram has the layout of server_histogram() (hist[SERVER_LATENCY_BUCKETS] is +Inf).
+ */
+struct pool_counters {
+    uint64_t requests, successes, failures;
+    uint64_t hist[SERVER_LATENCY_BUCKETS + 1];
+    uint64_t hist_sum_us;
+};
+
+/*
+ * What the pool counted that its current servers (pool_server) no longer show, so that a
+ * backend's totals -- this plus the sum over its current servers -- never go down:
+ *  - servers removed from the pool: while their last requests finish, their live counters;
+ *    once freed, their final counters (added at the moment they are freed, under the lock,
+ *    so a server counts exactly once: first in the list, then retired, then here);
+ *  - the pool this one replaced (pool_inherit) and its own predecessors, minus what this
+ *    pool's servers took over from them.
+ * Call with pool_lock(p) held, in the same hold as the reading of the servers: a server
+ * removed between the two would count twice or not at all. May briefly take the locks of
+ * predecessor pools (newer before older, the only order pools are locked in).
+ */
+void pool_departed(struct pool *p, struct pool_counters *out);
+
+/*
+ * dst replaces src for the same backend (a reload gave it a new strategy). Call after the
+ * servers that keep their counters were added to dst with their counters copied in, and
+ * before any pick on dst. From then on pool_departed(dst) adds everything src counts
+ * -- its servers, its departed ones, requests still finishing on it -- minus what dst's
+ * servers held at this call (the copies), so a backend's totals go on from where src's
+ * were. The link lasts until one of them is destroyed: destroying src folds its final
+ * counts into dst (and links dst to src's own predecessor); destroying dst unlinks it.
+ * Returns 0, or BAL_EDUPLICATE when dst == src, dst already has a predecessor or src a
+ * successor (nothing changes).
+ */
+int pool_inherit(struct pool *dst, struct pool *src);
+
+/*
+ * A replacement inside one pool: `to` (a server of p) takes over the request counters and
+ * the latency histogram of `from` (a server removed from p whose memory is still valid,
+ * e.g. removed in the current batch), and from's go to 0. Under the pool lock, so the
+ * backend's totals count them exactly once at every moment; requests finishing on `from`
+ * later are counted when it is freed. Latency figures (EWMA, window) are not moved.
+ * Returns 0, or BAL_ENOTFOUND when `to` is not in p's list or `from` not among its
+ * removed servers.
+ */
+int pool_move_counters(struct pool *p, struct server *to, struct server *from);
 
 /* Facts about the strategy for stats (e.g. "maglev_table_size"), as name=value pairs
  * written into buf ("" when none). Returns buf. */

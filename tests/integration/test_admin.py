@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import REPO, Client, build_request, free_port, fulcrum_bin, listening, wait_until
+from conftest import (REPO, Client, build_request, free_port, fulcrum_bin, listening, to_yaml,
+                      wait_until)
 
 TOKEN = "t0ken-for-tests"
 TOKEN_ENV = "FULCRUM_TEST_ADMIN_TOKEN"
@@ -287,6 +288,157 @@ def test_metrics_parse_with_the_prometheus_parser(env):
     fams = families(adm)
     assert sample(fams, "fulcrum_server_state", server="b", state="maintenance") == 1
     assert sample(fams, "fulcrum_backend_servers", backend="app", state="maintenance") == 1
+
+
+# ---------------------------------------------------------------- counters never go down
+
+
+def backend_counts(adm):
+    """(stats totals, /metrics backend samples) of backend app, read back to back."""
+    st = adm.stats()
+    fams = families(adm)
+    return st, {
+        "requests": sample(fams, "fulcrum_backend_requests", "_total", backend="app"),
+        "failures": sample(fams, "fulcrum_backend_failures", "_total", backend="app"),
+        "count": sample(fams, "fulcrum_backend_response_seconds", "_count", backend="app"),
+        "inf": sample(fams, "fulcrum_backend_response_seconds", "_bucket", backend="app",
+                      le="+Inf"),
+        "sum": sample(fams, "fulcrum_backend_response_seconds", "_sum", backend="app"),
+        "servers": sorted({x.labels["server"] for x in fams["fulcrum_server_requests"].samples}),
+    }
+
+
+class Monotonic:
+    """Every read of the backend's counters must be >= the one before: a dip is what
+    Prometheus takes for a counter reset (and rate() spikes)."""
+
+    KEYS = ("total_requests", "successful_requests", "failed_requests")
+
+    def __init__(self, adm):
+        self.adm, self.last = adm, None
+
+    def read(self):
+        st, m = backend_counts(self.adm)
+        now = {k: st[k] for k in self.KEYS}
+        now.update((k, m[k]) for k in ("requests", "failures", "count", "inf", "sum"))
+        if self.last:
+            for k, v in now.items():
+                assert v >= self.last[k], "%s went down: %s -> %s" % (k, self.last, now)
+        # /metrics is read just after the stats: a request may finish in between
+        assert now["requests"] >= now["total_requests"]
+        assert now["count"] == now["inf"] >= now["successful_requests"]
+        self.last = now
+        return st, m
+
+
+def test_backend_counters_survive_a_deleted_server(env):
+    """DELETE takes a server's own series away, not its share of the backend's totals --
+    also for the request still in flight on it."""
+    a, b = env.backend("a"), env.backend("b")
+    f, adm = start(env, [a, b])
+    mono = Monotonic(adm)
+    names_of(f, 10)
+    with Client(f.port) as c:  # one failure on a: 502 from a malformed response
+        r = c.request("GET", "/bad?mode=malformed&kind=garbage", headers=[("Connection", "close")])
+        assert r.status == 502
+    st, m = mono.read()
+    assert st["total_requests"] == 11 and st["failed_requests"] == 1
+    assert m["servers"] == ["a", "b"]
+    with Client(f.port) as c:
+        c.send(build_request("GET", "/inflight?delay=1.5"))
+        assert wait_until(lambda: any(r["path"] == "/inflight" for r in a.requests() +
+                                      b.requests()), 5)
+        victim, other = ("a", "b") if any(r["path"] == "/inflight" for r in a.requests()) \
+            else ("b", "a")
+        r = adm.call("DELETE", "/api/backends/app/servers/%s" % victim)
+        assert r.status == 200 and r.json()["in_flight"] == 1, r.body
+        st, m = mono.read()
+        assert st["total_requests"] == 11 and st["failed_requests"] == 1
+        assert [s["id"] for s in st["server_details"]] == [other]
+        assert m["servers"] == [other]
+        assert c.read_response().status == 200
+    # the request that was in flight counts once it is over
+    assert wait_until(lambda: adm.stats()["total_requests"] == 12, 5), adm.stats()
+    st, m = mono.read()
+    assert st["successful_requests"] == 11
+    names_of(f, 3)
+    st, m = mono.read()
+    assert st["total_requests"] == 15 and st["total_servers"] == 1
+
+
+def test_backend_counters_survive_a_strategy_change(env):
+    """A reload that changes the strategy gives the backend a new pool: its totals go on
+    from the old pool's, including the servers the file dropped, one deleted before, and a
+    request that finishes on the old pool after the reload."""
+    a, b, c = env.backend("a"), env.backend("b"), env.backend("c")
+    f, adm = start(env, [a, b, c], top={"log_level": "debug"})
+    mono = Monotonic(adm)
+    names_of(f, 9)
+    assert adm.call("DELETE", "/api/backends/app/servers/c").status == 200
+    st, _ = mono.read()
+    assert st["total_requests"] == 9
+    slow = Client(f.port)
+    try:
+        slow.send(build_request("GET", "/slow?delay=1.5", headers=[("Connection", "close")]))
+        assert wait_until(lambda: any(r["path"] == "/slow" for r in a.requests() +
+                                      b.requests()), 5)
+        cfg = f.config
+        cfg["backends"][0]["strategy"] = "least_connections"
+        cfg["backends"][0]["servers"] = [s for s in cfg["backends"][0]["servers"]
+                                         if s["name"] == "a"]  # b dropped, c already gone
+        f.config_path.write_text(to_yaml(cfg))
+        r = adm.call("POST", "/api/reload")
+        assert r.status == 200, r.body
+        st, m = mono.read()
+        assert st["strategy"] == "least_connections"
+        assert [s["id"] for s in st["server_details"]] == ["a"]
+        assert st["server_details"][0]["total_requests"] == 3
+        assert st["total_requests"] == 9
+        assert m["servers"] == ["a"]
+        assert slow.read_response().status == 200  # finished on the old pool
+    finally:
+        slow.close()
+    assert wait_until(lambda: adm.stats()["total_requests"] == 10, 5), adm.stats()
+    mono.read()
+    # The old pool is freed once its generation's last connection is gone; its counts stay.
+    assert wait_until(lambda: "a replaced round_robin pool" in f.stderr(), 10), \
+        f.stderr()[-2000:]
+    st, _ = mono.read()
+    assert st["total_requests"] == 10
+    names_of(f, 2)
+    st, _ = mono.read()
+    assert st["total_requests"] == 12 and st["successful_requests"] == 12
+
+
+def test_backend_counters_survive_a_re_created_server(env):
+    """A reload that changes a server's max_connections re-creates it in the same pool: its
+    counts move to the new one, counted once, and a request finishing on the old one is
+    added."""
+    a, b = env.backend("a"), env.backend("b")
+    f, adm = start(env, [a, b])
+    mono = Monotonic(adm)
+    names_of(f, 6)
+    slow = Client(f.port)
+    try:
+        slow.send(build_request("GET", "/slow?delay=1.5", headers=[("Connection", "close")]))
+        assert wait_until(lambda: any(r["path"] == "/slow" for r in a.requests() +
+                                      b.requests()), 5)
+        busy = 0 if any(r["path"] == "/slow" for r in a.requests()) else 1
+        cfg = f.config
+        cfg["backends"][0]["servers"][busy]["max_connections"] = 10  # re-created
+        f.config_path.write_text(to_yaml(cfg))
+        assert adm.call("POST", "/api/reload").status == 200
+        st, _ = mono.read()
+        assert st["total_requests"] == 6
+        s = {x["id"]: x for x in st["server_details"]}["ab"[busy]]
+        assert s["total_requests"] == 3 and s["max_connections"] == 10
+        assert slow.read_response().status == 200
+    finally:
+        slow.close()
+    assert wait_until(lambda: adm.stats()["total_requests"] == 7, 5), adm.stats()
+    names_of(f, 2)
+    st, _ = mono.read()
+    assert st["total_requests"] == 9 and st["successful_requests"] == 9
 
 
 # ---------------------------------------------------------------- startup refusals

@@ -497,6 +497,9 @@ static void test_delete_server_in_flight(void **state)
             pool_finish(f->rr, s, SERVER_ABORTED, 0, 0);
     }
     assert_non_null(s1);
+    traffic(f->rr, "s1", 3, 2000, true);
+    traffic(f->rr, "s1", 1, 0, false);
+    traffic(f->rr, "s2", 2, 4000, true);
     struct resp *r = request(f->port, "DELETE", "/api/backends/app/servers/s1", auth(), NULL);
     assert_int_equal(r->status, 200);
     assert_string_equal(json_string_value(json_object_get(r->json, "removed")), "s1");
@@ -504,15 +507,36 @@ static void test_delete_server_in_flight(void **state)
     resp_free(r);
     assert_null(pool_find(f->rr, "s1"));
     assert_int_equal(pool_size(f->rr), 1);
-    /* the in-flight request ends normally on the removed server */
+    /* the backend's totals keep what s1 counted (the operator's counters never go down) */
+    r = request(f->port, "GET", "/api/backends/app/stats", NULL, NULL);
+    assert_int_equal(jint(r->json, "total_requests"), 6);
+    assert_int_equal(jint(r->json, "successful_requests"), 5);
+    assert_int_equal(jint(r->json, "failed_requests"), 1);
+    assert_int_equal(json_array_size(json_object_get(r->json, "server_details")), 1);
+    resp_free(r);
+    /* the in-flight request ends normally on the removed server, and counts */
     assert_int_equal(server_state(s1), SERVER_MAINTENANCE);
     pool_finish(f->rr, s1, SERVER_SUCCESS, 1000, 1000);
 
     r = request(f->port, "DELETE", "/api/backends/app/servers/s1", auth(), NULL);
     assert_int_equal(r->status, 404);
     resp_free(r);
+    assert_int_equal(pool_set_weight(f->rr, "s2", 3), 0); /* a rebuild frees s1 */
     r = request(f->port, "GET", "/api/backends/app/stats", NULL, NULL);
     assert_int_equal(jint(r->json, "total_servers"), 1);
+    assert_int_equal(jint(r->json, "total_requests"), 7);
+    assert_int_equal(jint(r->json, "successful_requests"), 6);
+    resp_free(r);
+    r = request(f->port, "GET", "/api/backends", NULL, NULL);
+    json_t *app = json_array_get(json_object_get(r->json, "backends"), 0);
+    assert_int_equal(jint(app, "total_requests"), 7);
+    resp_free(r);
+    r = request(f->port, "GET", "/metrics", NULL, NULL);
+    assert_non_null(strstr(r->body, "\nfulcrum_backend_requests_total{backend=\"app\"} 7\n"));
+    assert_non_null(strstr(r->body, "\nfulcrum_backend_failures_total{backend=\"app\"} 1\n"));
+    assert_non_null(
+        strstr(r->body, "\nfulcrum_backend_response_seconds_count{backend=\"app\"} 6\n"));
+    assert_null(strstr(r->body, "server=\"s1\""));
     resp_free(r);
     fx_stop(f);
 }

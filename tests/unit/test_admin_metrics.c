@@ -152,6 +152,61 @@ static void test_exposition_values(void **state)
     mfx_fini(&f);
 }
 
+/* Backend counters are monotonic: a removed server's counts stay in them (its own series
+ * go), and so do those of a pool the backend's new pool inherits (a strategy change). */
+static void test_backend_counters_outlive_their_servers(void **state)
+{
+    (void)state;
+    struct mfx f;
+    mfx_init(&f);
+    record(f.p, "s1", 400, SERVER_SUCCESS);
+    record(f.p, "s1", 0, SERVER_FAILURE);
+    record(f.p, "s2", 3000, SERVER_SUCCESS);
+    assert_int_equal(pool_remove_server(f.p, "s1"), 0); /* nothing in flight: freed now */
+    admin_metrics(&f.a, &f.out);
+    assert_false(f.out.failed);
+    assert_line(&f.out, "fulcrum_backend_requests_total{backend=\"app\"} 3");
+    assert_line(&f.out, "fulcrum_backend_failures_total{backend=\"app\"} 1");
+    assert_line(&f.out, "fulcrum_backend_response_seconds_bucket{backend=\"app\",le=\"0.0005\"} 1");
+    assert_line(&f.out, "fulcrum_backend_response_seconds_bucket{backend=\"app\",le=\"0.005\"} 2");
+    assert_line(&f.out, "fulcrum_backend_response_seconds_count{backend=\"app\"} 2");
+    assert_line(&f.out, "fulcrum_backend_response_seconds_sum{backend=\"app\"} 0.003400");
+    assert_line(&f.out, "fulcrum_backend_active_connections{backend=\"app\"} 0");
+    assert_null(strstr(f.out.data, "server=\"s1\""));
+    assert_line(&f.out, "fulcrum_server_requests_total{backend=\"app\",server=\"s2\"} 1");
+
+    /* A reload gives the backend a new pool: s2 carried over with its counts, s3 new. */
+    struct pool *next;
+    struct pool_options mg = {.strategy = "maglev", .maglev_size = 7};
+    struct server *s2;
+    assert_int_equal(pool_create(&mg, &next), 0);
+    assert_int_equal(pool_add_server(next, "s2", "127.0.0.1:9002", 1, 0, 0, &s2), 0);
+    atomic_store(&s2->requests, 1);
+    atomic_store(&s2->successes, 1);
+    atomic_store(&s2->latency_hist[3], 1);
+    atomic_store(&s2->latency_sum_us, 3000);
+    assert_int_equal(pool_add_server(next, "s3", "127.0.0.1:9003", 1, 0, 0, NULL), 0);
+    assert_int_equal(pool_inherit(next, f.p), 0);
+    record(next, "s3", 100, SERVER_SUCCESS);
+    f.bes[0].pool = next;
+    abuf_free(&f.out);
+    f.out = (struct admin_buf){0};
+    admin_metrics(&f.a, &f.out);
+    assert_line(&f.out, "fulcrum_backend_requests_total{backend=\"app\"} 4");
+    assert_line(&f.out, "fulcrum_backend_failures_total{backend=\"app\"} 1");
+    assert_line(&f.out, "fulcrum_backend_response_seconds_count{backend=\"app\"} 3");
+    assert_line(&f.out, "fulcrum_backend_response_seconds_bucket{backend=\"app\",le=\"0.0005\"} 2");
+    assert_line(&f.out, "fulcrum_backend_info{backend=\"app\",strategy=\"maglev\"} 1");
+    pool_destroy(f.p); /* the old pool goes: its counts stay */
+    f.p = next;
+    abuf_free(&f.out);
+    f.out = (struct admin_buf){0};
+    admin_metrics(&f.a, &f.out);
+    assert_line(&f.out, "fulcrum_backend_requests_total{backend=\"app\"} 4");
+    assert_line(&f.out, "fulcrum_backend_response_seconds_sum{backend=\"app\"} 0.003500");
+    mfx_fini(&f);
+}
+
 /* Family name of a sample: the name before '{' or ' ', without a histogram suffix. */
 static void sample_family(const char *line, const char *type, char *out, size_t len)
 {
@@ -218,6 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histogram_buckets),
         cmocka_unit_test(test_exposition_values),
+        cmocka_unit_test(test_backend_counters_outlive_their_servers),
         cmocka_unit_test(test_exposition_structure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

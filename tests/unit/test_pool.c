@@ -1,4 +1,5 @@
-/* test_pool.c -- pool life cycle, bad input, states, removal while in flight, concurrency. */
+/* test_pool.c -- pool life cycle, bad input, states, removal while in flight, concurrency,
+ * backend totals across removals and replaced pools. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,6 +222,328 @@ static void test_rebuild_under_concurrent_picks(void **state)
     }
 }
 
+/* ---- backend totals across removals and replaced pools ---- */
+
+/* The backend's totals as the admin reads them: the servers plus pool_departed, in one
+ * lock hold. */
+static struct pool_counters totals(struct pool *p)
+{
+    struct pool_counters t;
+    pool_lock(p);
+    pool_departed(p, &t);
+    for (size_t i = 0; i < pool_size(p); i++) {
+        struct server *s = pool_server(p, i);
+        t.requests += atomic_load(&s->requests);
+        t.successes += atomic_load(&s->successes);
+        t.failures += atomic_load(&s->failures);
+        for (unsigned b = 0; b <= SERVER_LATENCY_BUCKETS; b++)
+            t.hist[b] += atomic_load(&s->latency_hist[b]);
+        t.hist_sum_us += atomic_load(&s->latency_sum_us);
+    }
+    pool_unlock(p);
+    return t;
+}
+
+static uint64_t hist_count(const struct pool_counters *c)
+{
+    uint64_t n = 0;
+    for (unsigned b = 0; b <= SERVER_LATENCY_BUCKETS; b++)
+        n += c->hist[b];
+    return n;
+}
+
+static void assert_totals(struct pool *p, uint64_t ok, uint64_t failed, uint64_t sum_us)
+{
+    struct pool_counters t = totals(p);
+    assert_int_equal(t.requests, ok + failed);
+    assert_int_equal(t.successes, ok);
+    assert_int_equal(t.failures, failed);
+    assert_int_equal(hist_count(&t), ok);
+    assert_int_equal(t.hist_sum_us, sum_us);
+}
+
+/* One request on the only eligible server of p (or the one named), finished now or left
+ * in flight (returned). */
+static struct server *request(struct pool *p, enum server_outcome o, uint64_t us, bool finish)
+{
+    struct server *s = pool_pick(p, NULL);
+    assert_non_null(s);
+    if (finish)
+        pool_finish(p, s, o, us * 1000, 0);
+    return s;
+}
+
+static void test_departed_keeps_totals_of_removed_servers(void **state)
+{
+    (void)state;
+    struct pool *p;
+    struct pool_counters d;
+    assert_int_equal(pool_create(NULL, &p), 0);
+    assert_int_equal(pool_add_server(p, "a", "127.0.0.1:1", 1, 0, 0, NULL), 0);
+    assert_int_equal(pool_add_server(p, "b", "127.0.0.1:2", 1, 0, 0, NULL), 0);
+    pool_lock(p);
+    pool_departed(p, &d);
+    pool_unlock(p);
+    assert_int_equal(d.requests, 0);
+
+    assert_int_equal(pool_set_state(p, "a", SERVER_MAINTENANCE, 0), 0);
+    request(p, SERVER_SUCCESS, 300, true);  /* on b: le 0.0005 */
+    request(p, SERVER_SUCCESS, 2000, true); /* on b: le 0.0025 */
+    request(p, SERVER_FAILURE, 0, true);
+    assert_int_equal(pool_set_state(p, "a", SERVER_HEALTHY, 0), 0);
+    assert_int_equal(pool_set_state(p, "b", SERVER_MAINTENANCE, 0), 0);
+    request(p, SERVER_SUCCESS, 100, true); /* on a */
+    assert_totals(p, 3, 1, 2400);
+
+    /* Nothing in flight on b: freed at once, its counters move to departed. */
+    assert_int_equal(pool_remove_server(p, "b"), 0);
+    assert_totals(p, 3, 1, 2400);
+    pool_lock(p);
+    pool_departed(p, &d);
+    pool_unlock(p);
+    assert_int_equal(d.requests, 3);
+    assert_int_equal(d.failures, 1);
+    assert_int_equal(d.hist[0], 1);
+    assert_int_equal(d.hist[2], 1);
+    assert_int_equal(d.hist_sum_us, 2300);
+
+    /* A new server of the same name starts from zero; the backend goes on counting. */
+    assert_int_equal(pool_add_server(p, "b", "127.0.0.1:2", 1, 0, 0, NULL), 0);
+    assert_int_equal(atomic_load(&pool_find(p, "b")->requests), 0);
+    assert_int_equal(pool_set_state(p, "a", SERVER_MAINTENANCE, 0), 0);
+    request(p, SERVER_SUCCESS, 100, true);
+    assert_totals(p, 4, 1, 2500);
+    pool_destroy(p);
+}
+
+/* A server removed with a request in flight: counted live while it finishes, then folded
+ * in when the next rebuild frees it, never twice. */
+static void test_departed_in_flight_counts_once(void **state)
+{
+    (void)state;
+    struct pool *p;
+    assert_int_equal(pool_create(NULL, &p), 0);
+    assert_int_equal(pool_add_server(p, "a", "127.0.0.1:1", 1, 0, 0, NULL), 0);
+    request(p, SERVER_SUCCESS, 100, true);
+    struct server *a = request(p, SERVER_SUCCESS, 0, false);
+    assert_int_equal(pool_add_server(p, "b", "127.0.0.1:2", 1, 0, 0, NULL), 0);
+    assert_int_equal(pool_remove_server(p, "a"), 0);
+    assert_totals(p, 1, 0, 100);
+    pool_finish(p, a, SERVER_SUCCESS, 200 * 1000, 0); /* on the removed server */
+    assert_totals(p, 2, 0, 300);
+    assert_int_equal(pool_set_weight(p, "b", 2), 0); /* the rebuild frees a */
+    assert_totals(p, 2, 0, 300);
+    request(p, SERVER_FAILURE, 0, true);
+    assert_totals(p, 2, 1, 300);
+    pool_destroy(p);
+}
+
+/* A replacement inside a batch: the counts move to the new server, so the totals hold
+ * them once; a request still in flight on the old one is added when it is freed. */
+static void test_move_counters_within_a_pool(void **state)
+{
+    (void)state;
+    struct pool *p;
+    assert_int_equal(pool_create(NULL, &p), 0);
+    assert_int_equal(pool_add_server(p, "a", "127.0.0.1:1", 1, 0, 0, NULL), 0);
+    request(p, SERVER_SUCCESS, 100, true);
+    request(p, SERVER_FAILURE, 0, true);
+    struct server *old = request(p, SERVER_SUCCESS, 0, false);
+    struct server *fresh;
+
+    pool_batch_begin(p);
+    assert_int_equal(pool_remove_server(p, "a"), 0);
+    assert_int_equal(pool_add_server(p, "a", "127.0.0.1:1", 1, 10, 0, &fresh), 0);
+    assert_totals(p, 1, 1, 100); /* old counted as removed, fresh at zero */
+    assert_int_equal(pool_move_counters(p, old, fresh), BAL_ENOTFOUND); /* wrong way round */
+    assert_int_equal(pool_move_counters(p, fresh, fresh), BAL_ENOTFOUND);
+    assert_int_equal(pool_move_counters(p, fresh, old), 0);
+    assert_int_equal(atomic_load(&fresh->requests), 2);
+    assert_int_equal(atomic_load(&fresh->latency_sum_us), 100);
+    assert_int_equal(atomic_load(&old->requests), 0);
+    assert_totals(p, 1, 1, 100);
+    assert_int_equal(pool_batch_end(p), 0);
+
+    pool_finish(p, old, SERVER_SUCCESS, 50 * 1000, 0);
+    assert_totals(p, 2, 1, 150);
+    assert_int_equal(pool_set_weight(p, "a", 2), 0); /* frees old */
+    assert_totals(p, 2, 1, 150);
+    assert_int_equal(atomic_load(&fresh->requests), 2);
+    pool_destroy(p);
+}
+
+/* A copy of src's server as a reload makes it: counters copied into a new server. */
+static void carry(struct pool *dst, struct pool *src, const char *name)
+{
+    struct server *from = pool_find(src, name), *to;
+    assert_int_equal(pool_add_server(dst, name, from->address, 1, 0, 0, &to), 0);
+    atomic_store(&to->requests, atomic_load(&from->requests));
+    atomic_store(&to->successes, atomic_load(&from->successes));
+    atomic_store(&to->failures, atomic_load(&from->failures));
+    for (unsigned b = 0; b <= SERVER_LATENCY_BUCKETS; b++)
+        atomic_store(&to->latency_hist[b], atomic_load(&from->latency_hist[b]));
+    atomic_store(&to->latency_sum_us, atomic_load(&from->latency_sum_us));
+}
+
+/* A reload changes the strategy: the new pool's totals go on from the old one's -- its
+ * dropped and removed servers, requests finishing on it -- and survive its destruction. */
+static void test_inherit_carries_a_replaced_pool(void **state)
+{
+    (void)state;
+    struct pool *p, *r, *r2, *tmp;
+    struct pool_options mg = {.strategy = "maglev", .maglev_size = 7};
+    assert_int_equal(pool_create(NULL, &p), 0);
+    assert_int_equal(pool_add_server(p, "a", "127.0.0.1:1", 1, 0, 0, NULL), 0);
+    assert_int_equal(pool_add_server(p, "b", "127.0.0.1:2", 1, 0, 0, NULL), 0);
+    assert_int_equal(pool_add_server(p, "gone", "127.0.0.1:3", 1, 0, 0, NULL), 0);
+    for (int i = 0; i < 6; i++) /* round robin: two each */
+        request(p, i == 5 ? SERVER_FAILURE : SERVER_SUCCESS, 100, true);
+    struct server *in_flight = request(p, SERVER_SUCCESS, 0, false); /* on a */
+    assert_int_equal(pool_remove_server(p, "b"), 0);                 /* departed in p */
+    assert_totals(p, 5, 1, 500);
+
+    /* The new pool keeps a (counters copied), drops "gone", adds c. */
+    assert_int_equal(pool_create(&mg, &r), 0);
+    carry(r, p, "a");
+    assert_int_equal(pool_add_server(r, "c", "127.0.0.1:4", 1, 0, 0, NULL), 0);
+    assert_int_equal(pool_inherit(r, p), 0);
+    assert_totals(r, 5, 1, 500);
+    assert_int_equal(pool_inherit(r, p), BAL_EDUPLICATE);
+    assert_int_equal(pool_create(NULL, &tmp), 0);
+    assert_int_equal(pool_inherit(tmp, p), BAL_EDUPLICATE); /* p already has a successor */
+    assert_int_equal(pool_inherit(tmp, tmp), BAL_EDUPLICATE);
+
+    pool_finish(p, in_flight, SERVER_SUCCESS, 1000 * 1000, 0); /* on the old pool */
+    assert_totals(r, 6, 1, 1500);
+    request(r, SERVER_SUCCESS, 7, true);
+    assert_totals(r, 7, 1, 1507);
+
+    /* A second reload before the first pool is gone, then the middle one goes first. */
+    assert_int_equal(pool_create(NULL, &r2), 0);
+    carry(r2, r, "c");
+    assert_int_equal(pool_inherit(r2, r), 0);
+    assert_totals(r2, 7, 1, 1507);
+    pool_destroy(r);
+    assert_totals(r2, 7, 1, 1507);
+    assert_int_equal(pool_set_state(p, "gone", SERVER_MAINTENANCE, 0), 0);
+    struct server *late = request(p, SERVER_SUCCESS, 0, false); /* still on p: counts */
+    pool_finish(p, late, SERVER_FAILURE, 0, 0);
+    assert_totals(r2, 7, 2, 1507);
+    pool_destroy(p);
+    assert_totals(r2, 7, 2, 1507);
+    request(r2, SERVER_SUCCESS, 3, true);
+    assert_totals(r2, 8, 2, 1510);
+
+    /* Destroying the successor (a reload that failed) frees its predecessor to be
+     * inherited again. */
+    assert_int_equal(pool_inherit(tmp, r2), 0);
+    pool_destroy(tmp);
+    assert_int_equal(pool_create(NULL, &tmp), 0);
+    assert_int_equal(pool_inherit(tmp, r2), 0);
+    assert_totals(tmp, 8, 2, 1510);
+    pool_destroy(tmp);
+    pool_destroy(r2);
+}
+
+struct flow {
+    struct pool *p, *next; /* pickers use p; the reader also checks next */
+    int picks;
+    _Atomic uint64_t ok, failed;
+    _Atomic bool done;
+};
+
+static void *flow_picker(void *arg)
+{
+    struct flow *f = arg;
+    uint64_t rng = (uint64_t)(uintptr_t)&rng;
+    for (int i = 0; i < f->picks; i++) {
+        struct pick_request r = {.rng = &rng};
+        struct server *s = pool_pick(f->p, &r);
+        if (s == NULL)
+            continue;
+        bool fail = i % 7 == 0;
+        pool_finish(f->p, s, fail ? SERVER_FAILURE : SERVER_SUCCESS, 1000 * 1000, 0);
+        atomic_fetch_add(fail ? &f->failed : &f->ok, 1);
+    }
+    return NULL;
+}
+
+static bool counters_le(const struct pool_counters *a, const struct pool_counters *b)
+{
+    if (a->requests > b->requests || a->successes > b->successes || a->failures > b->failures ||
+        a->hist_sum_us > b->hist_sum_us)
+        return false;
+    for (unsigned k = 0; k <= SERVER_LATENCY_BUCKETS; k++)
+        if (a->hist[k] > b->hist[k])
+            return false;
+    return true;
+}
+
+/* Reads the totals of p and of its successor until the pickers are done: neither may ever
+ * go down (a dip is what Prometheus takes for a counter reset). */
+static void *flow_reader(void *arg)
+{
+    struct flow *f = arg;
+    struct pool_counters last = {0}, last_next = {0};
+    bool ok = true;
+    while (ok && !atomic_load(&f->done)) {
+        struct pool_counters t = totals(f->p), tn = totals(f->next);
+        ok = counters_le(&last, &t) && counters_le(&last_next, &tn) && counters_le(&t, &tn);
+        last = t;
+        last_next = tn;
+    }
+    return ok ? arg : NULL;
+}
+
+/* Pickers on two threads while servers are removed, re-added and replaced (counters
+ * moved) and a successor pool inherits: totals never go down, and end exact. */
+static void test_totals_monotonic_under_churn(void **state)
+{
+    (void)state;
+    struct flow f = {.picks = 20000};
+    assert_int_equal(pool_create(NULL, &f.p), 0);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "s%d", i);
+        assert_int_equal(pool_add_server(f.p, name, "127.0.0.1:1", 1, 0, 0, NULL), 0);
+    }
+    struct pool_options lc = {.strategy = "least_connections"};
+    assert_int_equal(pool_create(&lc, &f.next), 0);
+    assert_int_equal(pool_inherit(f.next, f.p), 0);
+    pthread_t t[3];
+    pthread_create(&t[0], NULL, flow_picker, &f);
+    pthread_create(&t[1], NULL, flow_picker, &f);
+    pthread_create(&t[2], NULL, flow_reader, &f);
+    for (int i = 0; i < 300; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "s%d", i % 4);
+        struct server *old = pool_find(f.p, name), *fresh; /* only this thread writes */
+        if (i % 3 == 0) {
+            pool_batch_begin(f.p);
+            assert_int_equal(pool_remove_server(f.p, name), 0);
+            assert_int_equal(pool_add_server(f.p, name, "127.0.0.1:1", 1, 0, 0, &fresh), 0);
+            assert_int_equal(pool_move_counters(f.p, fresh, old), 0);
+            assert_int_equal(pool_batch_end(f.p), 0);
+        } else {
+            assert_int_equal(pool_remove_server(f.p, name), 0);
+            assert_int_equal(pool_add_server(f.p, name, "127.0.0.1:1", 1, 0, 0, NULL), 0);
+        }
+    }
+    void *r0, *r1, *reader;
+    pthread_join(t[0], &r0);
+    pthread_join(t[1], &r1);
+    atomic_store(&f.done, true);
+    pthread_join(t[2], &reader);
+    assert_non_null(reader);
+    uint64_t ok = atomic_load(&f.ok), failed = atomic_load(&f.failed);
+    assert_true(ok + failed > 0);
+    assert_totals(f.p, ok, failed, ok * 1000);
+    assert_totals(f.next, ok, failed, ok * 1000);
+    pool_destroy(f.p);
+    assert_totals(f.next, ok, failed, ok * 1000);
+    pool_destroy(f.next);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +553,11 @@ int main(void)
         cmocka_unit_test(test_batch_rebuilds_once_at_end),
         cmocka_unit_test(test_slow_start_admission),
         cmocka_unit_test(test_rebuild_under_concurrent_picks),
+        cmocka_unit_test(test_departed_keeps_totals_of_removed_servers),
+        cmocka_unit_test(test_departed_in_flight_counts_once),
+        cmocka_unit_test(test_move_counters_within_a_pool),
+        cmocka_unit_test(test_inherit_carries_a_replaced_pool),
+        cmocka_unit_test(test_totals_monotonic_under_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
