@@ -3,52 +3,7 @@
 #include <string.h>
 
 #include "admin/internal.h"
-
-const char *admin_status_text(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 417:
-        return "Expectation Failed";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
-}
+#include "net/http_status.h"
 
 /* Appends a complete response (head, and the body unless head_only) to out. */
 static void write_response(struct admin_buf *out, struct admin_response *r, bool head_only,
@@ -64,7 +19,7 @@ static void write_response(struct admin_buf *out, struct admin_response *r, bool
     abuf_printf(out,
                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
-                r->status, admin_status_text(r->status),
+                r->status, http_status_reason(r->status),
                 r->content_type ? r->content_type : "application/json", len, r->headers,
                 close_after ? "Connection: close\r\n" : "");
     if (!head_only && len)
@@ -139,7 +94,7 @@ long admin_handle(struct admin *a, const char *in, size_t len, bool peer_eof, bo
     size_t body;
     int refuse = body_len(&req, &body);
     if (refuse) {
-        write_error(out, refuse, admin_status_text(refuse));
+        write_error(out, refuse, http_status_reason(refuse));
         *close_after = true;
         return -1;
     }

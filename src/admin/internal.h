@@ -86,9 +86,6 @@ struct admin_response {
     char headers[192]; /* extra header lines, each ending in CRLF */
 };
 
-/* The reason phrase of a status code ("Unknown" for unlisted ones). */
-const char *admin_status_text(int status);
-
 /*
  * Handles the first request in in[0..len), the bytes a connection has buffered, without
  * any socket: parse the head (admin limits), check the body rules, route, and append the

@@ -5,9 +5,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The standard reason phrase of `status` ("Bad Gateway"), "Unknown" when we never send it. */
-const char *http_reply_reason(int status);
-
 /*
  * Writes a complete response into out[cap]: status line, Content-Type text/plain,
  * Content-Length, Cache-Control: no-store, "Connection: close" when `close`, and a body of

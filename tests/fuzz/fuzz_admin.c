@@ -12,6 +12,7 @@
 #include "balance/pool.h"
 #include "log.h"
 #include "net/http1.h"
+#include "net/http_status.h"
 
 /*
  * Drives admin_handle -- the admin server's socket-free entry point: the bytes a
@@ -202,7 +203,7 @@ static int check_response(const char *out, size_t len, bool head_only, bool clos
         check(n > 0);
     }
     check(r.status >= 200 && r.status <= 599);
-    check(strcmp(admin_status_text(r.status), "Unknown") != 0);
+    check(strcmp(http_status_reason(r.status), "Unknown") != 0);
     check(r.head.has_content_length && !r.head.has_transfer_encoding);
     check(r.head.conn_close == close_after);
     size_t body = len - (size_t)n;

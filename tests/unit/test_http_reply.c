@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net/http1.h"
+#include "net/http_status.h"
 #include "proxy/http_reply.h"
 
 /* Parses what http_reply_format wrote and checks the framing a client relies on. */
@@ -51,10 +52,11 @@ static void test_close_and_no_detail(void **state)
 static void test_every_error_status_has_a_reason(void **state)
 {
     (void)state;
-    int statuses[] = {400, 405, 408, 414, 417, 431, 501, 502, 503, 504, 505};
+    int statuses[] = {400, 401, 403, 404, 405, 408, 409, 411, 413, 414,
+                      415, 417, 431, 500, 501, 502, 503, 504, 505};
     for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-        assert_string_not_equal(http_reply_reason(statuses[i]), "Unknown");
-    assert_string_equal(http_reply_reason(299), "Unknown");
+        assert_string_not_equal(http_status_reason(statuses[i]), "Unknown");
+    assert_string_equal(http_status_reason(299), "Unknown");
 }
 
 static void test_too_small_buffer(void **state)
