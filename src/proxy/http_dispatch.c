@@ -48,7 +48,8 @@ static void http_upstream_event(struct upstream_conn *c, unsigned events)
 
 /* Reuse any idle connection for requests that are safe to resend; a non-idempotent one
  * only gets a connection idle for a short while, which the server is unlikely to be
- * closing at this very moment (its keep-alive timeout is longer). */
+ * closing at this very moment (its keep-alive timeout is longer), and checked for a FIN
+ * first (a server that stops closes its idle connections at once). */
 static uint64_t http_reuse_limit(const struct http_session *s)
 {
     return s->t.req_idempotent ? UINT64_MAX : HTTP_FRESH_NS;
@@ -70,7 +71,8 @@ static void http_try_server(struct http_session *s, struct server *srv)
         t->attempts++;
         if (s->w->alog)
             memcpy(s->srv_name, srv->name, sizeof s->srv_name);
-        int rc = upstream_get(s->w, srv, http_reuse_limit(s), s, http_upstream_event, &s->up);
+        int rc = upstream_get(s->w, srv, http_reuse_limit(s), !s->t.req_idempotent, s,
+                              http_upstream_event, &s->up);
         if (rc == SOCK_INPROGRESS) {
             http_set_state(s, HS_CONNECT, cfg->connect_timeout_ns);
             return;
@@ -170,7 +172,7 @@ void http_upstream_failed_early(struct http_session *s, int err)
     s->up = NULL;
     if (reused && resend) {
         http_replay_reset(s);
-        int rc = upstream_get(s->w, s->server, 0, s, http_upstream_event, &s->up);
+        int rc = upstream_get(s->w, s->server, 0, false, s, http_upstream_event, &s->up);
         if (rc == SOCK_INPROGRESS) {
             http_set_state(s, HS_CONNECT, cfg->connect_timeout_ns);
             return;

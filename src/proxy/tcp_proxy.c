@@ -160,7 +160,7 @@ static void tcp_try_server(struct tcp_session *s, struct server *srv)
         s->server = srv;
         s->attempts++;
         s->t_connect = tcp_now(s);
-        int rc = upstream_get(s->w, srv, 0, s, tcp_upstream_event, &s->up);
+        int rc = upstream_get(s->w, srv, 0, false, s, tcp_upstream_event, &s->up);
         if (rc == SOCK_INPROGRESS) {
             s->state = TS_CONNECT;
             (void)loop_timer_start(s->w->loop, &s->timer, cfg->connect_timeout_ns);

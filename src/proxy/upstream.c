@@ -99,28 +99,38 @@ static void upstream_io_cb(struct loop *loop, struct loop_io *io, unsigned event
 }
 
 static int upstream_reuse(struct worker *w, struct upstream_server *us, uint64_t max_idle_ns,
-                          struct upstream_conn **out)
+                          bool verify, struct upstream_conn **out)
 {
     struct upstream_idle *idle = &us->idle[w->id];
-    if (link_empty(&idle->conns) || max_idle_ns == 0)
+    if (max_idle_ns == 0)
         return -ENOENT;
-    /* The head is the most recently used: if even it is too old, all are. */
-    struct upstream_conn *c = link_entry(idle->conns.next, struct upstream_conn, idle);
-    if (loop_now(w->loop) - c->idle_since > max_idle_ns)
-        return -ENOENT;
-    idle_unlink(c);
-    c->reused = true;
-    *out = c;
-    return 0;
+    while (!link_empty(&idle->conns)) {
+        /* The head is the most recently used: if even it is too old, all are. */
+        struct upstream_conn *c = link_entry(idle->conns.next, struct upstream_conn, idle);
+        if (loop_now(w->loop) - c->idle_since > max_idle_ns)
+            return -ENOENT;
+        idle_unlink(c);
+        /* The server's FIN may be waiting while its event is not yet dispatched (a server
+         * stopping closes its idle connections): a request that cannot be resent must not
+         * be the one to find out. */
+        if (verify && !idle_still_open(c)) {
+            upstream_free(c);
+            continue;
+        }
+        c->reused = true;
+        *out = c;
+        return 0;
+    }
+    return -ENOENT;
 }
 
-int upstream_get(struct worker *w, struct server *s, uint64_t max_idle_ns, void *owner,
+int upstream_get(struct worker *w, struct server *s, uint64_t max_idle_ns, bool verify, void *owner,
                  upstream_event_fn on_event, struct upstream_conn **out)
 {
     struct upstream_server *us = s->user;
     if (!us)
         return -EADDRNOTAVAIL; /* a server added without upstream_server_attach */
-    if (upstream_reuse(w, us, max_idle_ns, out) == 0) {
+    if (upstream_reuse(w, us, max_idle_ns, verify, out) == 0) {
         (*out)->server = s;
         (*out)->owner = owner;
         (*out)->on_event = on_event;

@@ -91,12 +91,14 @@ void upstream_worker_forget(struct worker *w, struct upstream_server *us);
 /*
  * A connection to `s` for worker w's session `owner`. Reuses the most recently idle one
  * unless it has been idle longer than `max_idle_ns` (0 = never reuse), else starts a
- * non-blocking connect. Returns 0 when *out is usable for writing now (reused, or connected
- * at once), SOCK_INPROGRESS when the owner must wait for an event and then call
- * upstream_connect_check(), or a negative errno (no connection, nothing to free).
+ * non-blocking connect. With `verify`, an idle connection is first checked for bytes or a
+ * FIN from the server (one recv with MSG_PEEK) and closed if it has any: for requests that
+ * could not be resent if the server had already closed it. Returns 0 when *out is usable for
+ * writing now (reused, or connected at once), SOCK_INPROGRESS when the owner must wait for an event
+ * and then call upstream_connect_check(), or a negative errno (no connection, nothing to free).
  * Registered for read and write events, delivered to on_event.
  */
-int upstream_get(struct worker *w, struct server *s, uint64_t max_idle_ns, void *owner,
+int upstream_get(struct worker *w, struct server *s, uint64_t max_idle_ns, bool verify, void *owner,
                  upstream_event_fn on_event, struct upstream_conn **out);
 
 /* After an event on a connecting conn: 0 when connected, SOCK_INPROGRESS, or -errno. */
