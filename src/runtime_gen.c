@@ -419,13 +419,11 @@ static void build_abort(struct build *b)
 
 /* ---- applying ---- */
 
-/* The checker of a backend that goes, or gets a new one, lets go of every server (its
- * record stays until exit: health checkers cannot be freed before health_destroy). */
-static void retire_checker(struct rt_pool *rp, struct health_backend *hb,
-                           const struct config_backend *cb)
+/* The checker of a backend that goes, or gets a new one, lets go of every server now, so
+ * that it never competes with its successor; it is removed (runtime_gc) once the older
+ * generations that still report to it are gone. */
+static void retire_checker(struct rt_pool *rp, struct health_backend *hb)
 {
-    if (cb->slow_start_ns > 0)
-        rp->pinned = true; /* its ramp timer may fire once more */
     pool_lock(rp->pool);
     size_t n = pool_size(rp->pool);
     struct server **v = malloc((n ? n : 1) * sizeof(*v));
@@ -447,7 +445,7 @@ static void build_retire_checkers(struct build *b)
         for (size_t i = 0; i < b->gen->snap.nbackends; i++)
             kept |= b->bes[i].obe == obe && !b->bes[i].new_hb;
         if (!kept && obe->hb)
-            retire_checker(b->prev->pools[j], obe->hb, obe->cfg);
+            retire_checker(b->prev->pools[j], obe->hb);
         if (!config_find_backend(b->gen->cfg, obe->cfg->name))
             log_info("reload: backend %s removed", obe->cfg->name);
     }
@@ -534,7 +532,6 @@ static int build_checker(struct build *b, struct be_build *bb, struct health_bac
         *out = NULL;
         return -1;
     }
-    b->gen->cfg_pinned = true;
     return 0;
 }
 

@@ -33,16 +33,16 @@ struct health_backend;
  * Who frees what, when:
  *  - a generation: runtime_gc, once every worker switched past it (synced_gen), the admin
  *    API shows a later one (admin_gen) and its frontends count no connection;
- *  - its config: with it, unless a health checker was built from it (cfg_pinned: the
- *    checker reads its backend section until exit, since checkers are never freed
- *    before health_destroy);
+ *  - its config: with it (health checkers keep copies of their settings);
+ *  - a health checker: with the last generation using it (health_remove_backend), since
+ *    workers report to the checker of the generation their request started on; a checker
+ *    replaced by a reload lets go of its servers at once (retire_checker);
  *  - a server leaving a kept pool: taken out of health checks and retired at once (its
  *    connections stop going idle), removed from the pool only after a worker barrier, so
  *    that no worker's idle sweep can still read it; its upstream_server is kept to exit
  *    (connections in flight may point at it);
- *  - a pool: when gens reaches 0, after a barrier; a pool whose retired checker had slow
- *    start is emptied instead and destroyed at exit (that checker's ramp timer may still
- *    touch it).
+ *  - a pool: when gens reaches 0, after a barrier (its checkers are gone by then: each
+ *    went with the last generation using it, and every such generation used the pool).
  *
  * Locks, in order: reload_lock (whole reloads), then the admin API's own lock (it calls the
  * hooks holding it), then lock, then a checker's lock, then a pool's. Hooks and reloads
@@ -53,8 +53,6 @@ struct health_backend;
 struct rt_pool {
     struct pool *pool;
     uint32_t gens; /* generations using it */
-    bool pinned;   /* kept to exit (emptied) when no generation uses it any more */
-    bool dead;     /* emptied and pinned: waits for exit */
     struct rt_pool *next;
 };
 
@@ -64,7 +62,6 @@ struct rt_gen {
     struct config *cfg;
     struct rt_pool **pools;      /* [snap.nbackends] */
     struct admin_backend *admin; /* [snap.nbackends] what the admin API shows */
-    bool cfg_pinned;             /* a health checker reads cfg: freed at exit */
     struct rt_gen *next;         /* older ones, newest first */
 };
 
@@ -104,8 +101,6 @@ struct runtime {
     uint32_t nslots, slots_cap;
     struct rt_removal *removals;
     size_t nremovals, removals_cap;
-    struct config **pinned; /* configs read by health checkers, freed at exit */
-    size_t npinned, pinned_cap;
     struct upstream_server **retired; /* of removed servers, freed at exit */
     size_t nretired, retired_cap;
     int access_fd; /* -1: off; 2: stderr; else a file we opened */

@@ -363,36 +363,20 @@ static struct upstream_server **pool_upstreams(struct pool *p, size_t *n)
     return v;
 }
 
-/* No generation uses rp and every worker forgot its servers' idle connections. */
+/* No generation uses rp and every worker forgot its servers' idle connections; the
+ * checkers on it were removed with the last generation using them (gc_generations). */
 static void pool_dispose(struct runtime *rt, struct rt_pool *rp)
 {
     size_t n;
     struct upstream_server **v = pool_upstreams(rp->pool, &n);
     if (!v)
         return; /* try again at the next collection */
-    log_debug("a replaced %s pool of %zu server(s) freed%s", pool_strategy_name(rp->pool), n,
-              rp->pinned ? " (emptied: its retired checker had slow start)" : "");
-    if (rp->pinned) {
-        /* A retired checker's slow-start timer may still step this pool: empty it. */
-        for (;;) {
-            char name[SERVER_NAME_MAX] = "";
-            pool_lock(rp->pool);
-            if (pool_size(rp->pool) > 0)
-                snprintf(name, sizeof name, "%s", pool_server(rp->pool, 0)->name);
-            pool_unlock(rp->pool);
-            if (!name[0] || pool_remove_server(rp->pool, name) != 0)
-                break;
-        }
-        rp->dead = true;
-    } else {
-        pool_destroy(rp->pool);
-        rp->pool = NULL;
-    }
+    log_debug("a replaced %s pool of %zu server(s) freed", pool_strategy_name(rp->pool), n);
+    pool_destroy(rp->pool);
+    rp->pool = NULL;
     for (size_t i = 0; i < n; i++)
         upstream_server_free(v[i]);
     free(v);
-    if (rp->pool)
-        return;
     for (struct rt_pool **pp = &rt->pools; *pp; pp = &(*pp)->next) {
         if (*pp == rp) {
             *pp = rp->next;
@@ -402,7 +386,7 @@ static void pool_dispose(struct runtime *rt, struct rt_pool *rp)
     free(rp);
 }
 
-static void gen_free(struct runtime *rt, struct rt_gen *g)
+static void gen_free(struct rt_gen *g)
 {
     for (size_t i = 0; g->pools && i < g->snap.nbackends; i++)
         if (g->pools[i])
@@ -411,14 +395,30 @@ static void gen_free(struct runtime *rt, struct rt_gen *g)
     free(g->snap.backends);
     free(g->pools);
     free(g->admin);
-    if (g->cfg_pinned && g->cfg) {
-        if (runtime_reserve((void **)&rt->pinned, &rt->pinned_cap, rt->npinned + 1,
-                            sizeof(*rt->pinned)))
-            rt->pinned[rt->npinned++] = g->cfg; /* else never freed: a checker reads it */
-    } else {
-        config_free(g->cfg);
-    }
+    config_free(g->cfg); /* checkers keep copies of what they read */
     free(g);
+}
+
+static bool gen_has_checker(const struct rt_gen *g, const struct health_backend *hb)
+{
+    for (size_t i = 0; i < g->snap.nbackends; i++)
+        if (g->snap.backends[i].hb == hb)
+            return true;
+    return false;
+}
+
+/* g is unlinked and unused (gen_unused): the checkers no remaining generation shares are
+ * reached by no one any more, and go now -- before their pools can (gc_sync). */
+static void gen_remove_checkers(struct runtime *rt, const struct rt_gen *g)
+{
+    for (size_t i = 0; i < g->snap.nbackends; i++) {
+        struct health_backend *hb = g->snap.backends[i].hb;
+        bool shared = hb && rt->cur && gen_has_checker(rt->cur, hb);
+        for (const struct rt_gen *o = rt->old; hb && !shared && o; o = o->next)
+            shared = gen_has_checker(o, hb);
+        if (hb && !shared)
+            health_remove_backend(rt->health, hb);
+    }
 }
 
 static bool gen_unused(const struct runtime *rt, const struct rt_gen *g)
@@ -441,7 +441,8 @@ static void gc_generations(struct runtime *rt)
         if (gen_unused(rt, g)) {
             *pp = g->next;
             log_debug("generation %llu freed", (unsigned long long)g->snap.gen);
-            gen_free(rt, g);
+            gen_remove_checkers(rt, g);
+            gen_free(g);
         } else {
             pp = &g->next;
         }
@@ -454,7 +455,7 @@ static struct upstream_server **gc_forget_list(struct runtime *rt, size_t *n)
 {
     struct upstream_server **v = runtime_removals_pending(rt, n);
     for (struct rt_pool *rp = rt->pools; v && rp; rp = rp->next) {
-        if (rp->gens > 0 || rp->dead)
+        if (rp->gens > 0)
             continue;
         size_t m;
         struct upstream_server **u = pool_upstreams(rp->pool, &m);
@@ -480,7 +481,7 @@ static void gc_sync(struct runtime *rt)
 {
     bool dying = false;
     for (struct rt_pool *rp = rt->pools; rp; rp = rp->next)
-        dying |= rp->gens == 0 && !rp->dead;
+        dying |= rp->gens == 0;
     bool behind = !rt->desynced && rt->cur && rt->synced_gen < rt->cur->snap.gen;
     bool removals = false;
     for (size_t i = 0; i < rt->nremovals; i++)
@@ -499,7 +500,7 @@ static void gc_sync(struct runtime *rt)
     struct rt_pool *rp = rt->pools;
     while (rp) {
         struct rt_pool *next = rp->next;
-        if (rp->gens == 0 && !rp->dead)
+        if (rp->gens == 0)
             pool_dispose(rt, rp);
         rp = next;
     }
@@ -524,8 +525,7 @@ void runtime_gen_free_all(struct runtime *rt)
     while (rt->old) {
         struct rt_gen *g = rt->old;
         rt->old = g->next;
-        g->cfg_pinned = false; /* the checkers are gone */
-        gen_free(rt, g);
+        gen_free(g);
     }
     while (rt->pools) {
         struct rt_pool *rp = rt->pools;
@@ -540,14 +540,10 @@ void runtime_gen_free_all(struct runtime *rt)
     }
     for (size_t i = 0; i < rt->nretired; i++)
         upstream_server_free(rt->retired[i]);
-    for (size_t i = 0; i < rt->npinned; i++)
-        config_free(rt->pinned[i]);
     free(rt->retired);
-    free(rt->pinned);
     free(rt->removals);
     free(rt->slots);
     rt->retired = NULL;
-    rt->pinned = NULL;
     rt->removals = NULL;
     rt->slots = NULL;
 }

@@ -1,7 +1,6 @@
-/* check.c -- the health thread: active probes, passive reports, state changes through the pool. */
+/* check.c -- the health thread: check schedules, passive reports, pool state changes. */
 #include "health/check.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,38 +9,21 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "balance/strategy.h"
 #include "health/outlier.h"
+#include "health/probe.h"
 #include "log.h"
 #include "net/addr.h"
-#include "net/http1.h"
 #include "net/loop.h"
-#include "net/sock.h"
 
-#define HEALTH_BUF       4096u /* the request out, then the response head in */
-#define HEALTH_HEADERS   64u   /* header lines a check response may have */
-#define HEALTH_DETAIL    96u
 #define HEALTH_SCALE_MAX 16u /* weight resolution during a ramp, as HAProxy's eweight */
 #define RAMP_STEP_MAX_NS 1000000000ull
 #define RAMP_STEP_MIN_NS 50000000ull
 #define RAMP_STEPS       32u /* a window is ramped in about this many steps */
 
-/* One check in flight (loop thread only). */
-struct probe {
-    int fd;
-    bool running;
-    bool connected;
-    uint32_t sent, req_len, len;
-    char *buf; /* HEALTH_BUF bytes while an HTTP check runs, else NULL */
-    struct loop_io io;
-    struct loop_timer next;     /* the next check's start: a fixed rate, one interval apart */
-    struct loop_timer deadline; /* this check's timeout */
-};
-
 /*
- * One server as the checker sees it. Records are never freed before health_destroy: a
+ * One server as the checker sees it. Records live as long as their backend's checker: a
  * removed server's record stays (marked removed) because a worker may still hold it from
  * the lookup map, and a posted event may still name it. Removals are rare admin actions.
  */
@@ -62,6 +44,7 @@ struct hserver {
     /* Loop thread only: */
     bool started;
     struct probe pr;
+    struct loop_timer next; /* the next check's start: a fixed rate, one interval apart */
     struct loop_timer eject_timer;
     /* Fixed at creation: */
     struct sockaddr_storage addr;
@@ -76,7 +59,7 @@ struct hmap_slot {
     struct hserver *val;
 };
 struct hmap {
-    struct hmap *retired; /* older maps, freed at destroy (a worker may still read one) */
+    struct hmap *retired; /* older maps, freed with the checker (a worker may read one) */
     uint32_t mask;
     struct hmap_slot slot[];
 };
@@ -84,7 +67,9 @@ struct hmap {
 struct health_backend {
     struct health *h;
     struct health_backend *next;
-    const struct config_backend *cfg;
+    char name[CONFIG_NAME_MAX];
+    struct config_health_check hc; /* copied: hc.path is `path` */
+    char *path;
     struct pool *pool;
     struct hstate_params sp;
     struct outlier_params op;
@@ -103,9 +88,10 @@ struct health {
     struct loop *loop;
     pthread_t thread;
     bool running;
-    bool closing;         /* set before the loop is destroyed: posts then do nothing */
-    pthread_mutex_t lock; /* the backend list */
+    bool closing; /* set before the loop is destroyed: posts then do nothing, but removals */
+    pthread_mutex_t lock; /* the backend list, and `removed` */
     struct health_backend *backends;
+    struct health_backend *removed; /* removals that could not be posted: freed at destroy */
 };
 
 static uint64_t health_clock(void)
@@ -228,7 +214,7 @@ static bool hb_weights(struct health_backend *hb, uint64_t now)
             hs->applied = want;
     }
     if (batch && pool_batch_end(hb->pool) != 0)
-        log_warn("backend %s: out of memory while setting slow start weights", hb->cfg->name);
+        log_warn("backend %s: out of memory while setting slow start weights", hb->name);
     return ramp;
 }
 
@@ -240,12 +226,12 @@ static void hs_apply(struct hserver *hs, const struct hstate_change *c, uint64_t
     if (c->changed) {
         (void)pool_set_server_state(hb->pool, hs->srv, c->to, now);
         log_msg(c->to == SERVER_UNHEALTHY ? LOG_WARN : LOG_INFO,
-                "backend %s: server %s %s -> %s (%s)", hb->cfg->name, hs->name,
+                "backend %s: server %s %s -> %s (%s)", hb->name, hs->name,
                 server_state_name(c->from), server_state_name(c->to), c->reason);
         if (hb->sp.slow_start_ns > 0 && hb_weights(hb, now))
             hb_kick_ramp(hb);
     } else if (c->noted) {
-        log_info("backend %s: server %s stays %s (%s)", hb->cfg->name, hs->name,
+        log_info("backend %s: server %s stays %s (%s)", hb->name, hs->name,
                  server_state_name(hs->st.state), c->reason);
     }
 }
@@ -290,7 +276,7 @@ static void hb_ramp_post(struct loop *loop, void *arg)
 static void hb_kick_ramp(struct health_backend *hb)
 {
     if (loop_post(hb->h->loop, hb_ramp_post, hb) != 0)
-        log_warn("backend %s: out of memory: slow start stalls", hb->cfg->name);
+        log_warn("backend %s: out of memory: slow start stalls", hb->name);
 }
 
 /* ---- passive checks ---- */
@@ -344,7 +330,7 @@ static void hs_eject_locked(struct hserver *hs, struct loop *loop, uint64_t now)
         hs->refused_log_ns = now;
         log_warn("backend %s: server %s: %u consecutive failures on live traffic, not ejected: "
                  "%zu of %zu servers are out already (max_ejection_percent %u)",
-                 hb->cfg->name, hs->name, hb->op.consecutive, out, n, hb->op.max_percent);
+                 hb->name, hs->name, hb->op.consecutive, out, n, hb->op.max_percent);
         return;
     }
     if (rc != 0)
@@ -371,39 +357,15 @@ static void hs_eject_post(struct loop *loop, void *arg)
 
 /* ---- active checks (loop thread) ---- */
 
-static void errno_text(int err, char *buf, size_t len)
-{
-    char tmp[128];
-    const char *s = strerror_r(err < 0 ? -err : err, tmp, sizeof tmp);
-    snprintf(buf, len, "%s", s);
-    buf[0] = (char)tolower((unsigned char)buf[0]); /* "connection refused", as in the logs */
-}
-
-/* Ends the probe's I/O without a verdict. */
-static void probe_close(struct hserver *hs)
-{
-    struct probe *pr = &hs->pr;
-    struct loop *loop = hs->hb->h->loop;
-    if (pr->running) {
-        loop_io_stop(loop, &pr->io);
-        close(pr->fd);
-        pr->fd = -1;
-        pr->running = false;
-    }
-    loop_timer_stop(loop, &pr->deadline);
-    free(pr->buf);
-    pr->buf = NULL;
-}
-
 /* A verdict: counted, then fed to the state machine under the lock. */
-static void probe_done(struct hserver *hs, bool ok, const char *detail)
+static void hs_verdict(struct probe *pr, bool ok, const char *detail)
 {
+    struct hserver *hs = pr->data;
     struct health_backend *hb = hs->hb;
     uint64_t now = loop_now(hb->h->loop);
-    probe_close(hs);
     atomic_fetch_add(ok ? &hs->passed : &hs->failed, 1);
     if (!ok)
-        log_debug("backend %s: server %s: check failed: %s", hb->cfg->name, hs->name, detail);
+        log_debug("backend %s: server %s: check failed: %s", hb->name, hs->name, detail);
     pthread_mutex_lock(&hb->lock);
     if (!hs->removed) {
         struct hstate_change c;
@@ -415,181 +377,12 @@ static void probe_done(struct hserver *hs, bool ok, const char *detail)
     pthread_mutex_unlock(&hb->lock);
 }
 
-static void probe_fail_errno(struct hserver *hs, int err)
-{
-    char why[HEALTH_DETAIL];
-    errno_text(err, why, sizeof why);
-    probe_done(hs, false, why);
-}
-
-/* Parses what arrived; true when the probe is over. */
-static bool probe_parse(struct hserver *hs)
-{
-    const struct config_health_check *hc = &hs->hb->cfg->health_check;
-    struct probe *pr = &hs->pr;
-    struct http1_header headers[HEALTH_HEADERS];
-    struct http1_response resp;
-    struct http1_limits lim;
-    http1_limits_default(&lim);
-    lim.max_head = HEALTH_BUF;
-    int rc = http1_parse_response(pr->buf, pr->len, &lim, headers, HEALTH_HEADERS, &resp);
-    if (rc == HTTP1_INCOMPLETE)
-        return false;
-    char why[HEALTH_DETAIL];
-    if (rc < 0) {
-        snprintf(why, sizeof why, "bad response: %s", http1_strerror(rc));
-        probe_done(hs, false, why);
-    } else if (resp.status < hc->expect_status_min || resp.status > hc->expect_status_max) {
-        snprintf(why, sizeof why, "HTTP status %d", resp.status);
-        probe_done(hs, false, why);
-    } else {
-        probe_done(hs, true, NULL);
-    }
-    return true;
-}
-
-/* Reads until the head is complete, the peer closes, or the socket runs dry. */
-static void probe_recv(struct hserver *hs)
-{
-    struct probe *pr = &hs->pr;
-    for (;;) {
-        if (pr->len == HEALTH_BUF) {
-            probe_done(hs, false, "response head too large");
-            return;
-        }
-        ssize_t k = recv(pr->fd, pr->buf + pr->len, HEALTH_BUF - pr->len, 0);
-        if (k > 0) {
-            pr->len += (uint32_t)k;
-            if (probe_parse(hs))
-                return;
-        } else if (k == 0) {
-            probe_done(hs, false,
-                       pr->len ? "connection closed in the response head"
-                               : "connection closed before a response");
-            return;
-        } else if (errno != EINTR) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                probe_fail_errno(hs, -errno);
-            return;
-        }
-    }
-}
-
-static void probe_send(struct hserver *hs)
-{
-    struct probe *pr = &hs->pr;
-    while (pr->sent < pr->req_len) {
-        ssize_t k = send(pr->fd, pr->buf + pr->sent, pr->req_len - pr->sent, MSG_NOSIGNAL);
-        if (k > 0) {
-            pr->sent += (uint32_t)k;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return; /* LOOP_WRITE will call again */
-        } else if (errno != EINTR) {
-            probe_fail_errno(hs, -errno);
-            return;
-        }
-    }
-    pr->len = 0; /* the buffer now collects the response */
-    (void)loop_io_modify(hs->hb->h->loop, &pr->io, LOOP_READ);
-}
-
-/* The handshake is done: a TCP check has passed; an HTTP check sends its request. */
-static void probe_connected(struct hserver *hs)
-{
-    const struct config_health_check *hc = &hs->hb->cfg->health_check;
-    struct probe *pr = &hs->pr;
-    pr->connected = true;
-    if (hc->type == CONFIG_CHECK_TCP) {
-        probe_done(hs, true, NULL);
-        return;
-    }
-    pr->buf = malloc(HEALTH_BUF);
-    if (!pr->buf) {
-        probe_done(hs, false, "out of memory");
-        return;
-    }
-    int n = snprintf(pr->buf, HEALTH_BUF,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: fulcrum-health-check\r\n"
-                     "Accept: */*\r\nConnection: close\r\n\r\n",
-                     hc->path ? hc->path : "/", hs->address);
-    if (n < 0 || (unsigned)n >= HEALTH_BUF) {
-        probe_done(hs, false, "request too long");
-        return;
-    }
-    pr->req_len = (uint32_t)n;
-    pr->sent = 0;
-    probe_send(hs);
-}
-
-static void probe_io_cb(struct loop *loop, struct loop_io *io, unsigned events)
-{
-    (void)loop;
-    struct hserver *hs = io->data;
-    struct probe *pr = &hs->pr;
-    if (!pr->connected) {
-        int err = sock_error(pr->fd);
-        if (err != 0)
-            probe_fail_errno(hs, err);
-        else if (events & LOOP_WRITE)
-            probe_connected(hs);
-        else if (events & (LOOP_HUP | LOOP_ERROR))
-            probe_done(hs, false, "connection closed during the handshake");
-        return;
-    }
-    if (pr->sent < pr->req_len) {
-        probe_send(hs);
-        if (!pr->running || pr->sent < pr->req_len)
-            return;
-    }
-    probe_recv(hs);
-}
-
-static void probe_deadline_cb(struct loop *loop, struct loop_timer *t)
-{
-    (void)loop;
-    struct hserver *hs = t->data;
-    char d[32], why[HEALTH_DETAIL];
-    snprintf(why, sizeof why, "timed out after %s",
-             hstate_format_duration(hs->hb->cfg->health_check.timeout_ns, d, sizeof d));
-    probe_done(hs, false, why);
-}
-
-static void probe_begin(struct hserver *hs)
-{
-    struct probe *pr = &hs->pr;
-    struct loop *loop = hs->hb->h->loop;
-    pr->connected = false;
-    pr->sent = pr->req_len = pr->len = 0;
-    int fd = -1;
-    int rc = sock_connect((const struct sockaddr *)&hs->addr, hs->addrlen, &fd);
-    if (rc < 0) {
-        probe_fail_errno(hs, rc);
-        return;
-    }
-    pr->fd = fd;
-    pr->running = true;
-    loop_io_init(&pr->io, fd, probe_io_cb);
-    pr->io.data = hs;
-    int err = loop_io_start(loop, &pr->io, LOOP_READ | LOOP_WRITE);
-    if (err != 0) {
-        close(fd);
-        pr->running = false;
-        probe_fail_errno(hs, err);
-        return;
-    }
-    (void)loop_timer_start(loop, &pr->deadline, hs->hb->cfg->health_check.timeout_ns);
-    if (rc == 0)
-        probe_connected(hs);
-}
-
 /* The next check is due: a fixed rate, so a slow server never shifts its own schedule. */
-static void probe_next_cb(struct loop *loop, struct loop_timer *t)
+static void hs_next_cb(struct loop *loop, struct loop_timer *t)
 {
     struct hserver *hs = t->data;
-    (void)loop_timer_start(loop, t, hs->hb->cfg->health_check.interval_ns);
-    if (hs->pr.running)
-        probe_deadline_cb(loop, &hs->pr.deadline); /* timeout == interval: the same moment */
-    probe_begin(hs);
+    (void)loop_timer_start(loop, t, hs->hb->hc.interval_ns);
+    probe_start(&hs->pr);
 }
 
 static void hs_start(struct hserver *hs, uint64_t delay_ns)
@@ -597,7 +390,7 @@ static void hs_start(struct hserver *hs, uint64_t delay_ns)
     if (hs->started || !hs->hb->checks_on)
         return;
     hs->started = true;
-    (void)loop_timer_start(hs->hb->h->loop, &hs->pr.next, delay_ns);
+    (void)loop_timer_start(hs->hb->h->loop, &hs->next, delay_ns);
 }
 
 /* Spreads the first checks of a backend's servers over one interval. */
@@ -607,7 +400,7 @@ static void hb_start_post(struct loop *loop, void *arg)
     struct health_backend *hb = arg;
     if (hb->h->closing)
         return;
-    uint64_t interval = hb->cfg->health_check.interval_ns;
+    uint64_t interval = hb->hc.interval_ns;
     pthread_mutex_lock(&hb->lock);
     for (size_t i = 0; i < hb->n; i++)
         if (!hb->srv[i]->removed)
@@ -628,8 +421,8 @@ static void hs_stop_post(struct loop *loop, void *arg)
     struct hserver *hs = arg;
     if (hs->hb->h->closing)
         return;
-    probe_close(hs);
-    loop_timer_stop(loop, &hs->pr.next);
+    probe_close(&hs->pr);
+    loop_timer_stop(loop, &hs->next);
     loop_timer_stop(loop, &hs->eject_timer);
 }
 
@@ -655,11 +448,10 @@ static int hs_create(struct health_backend *hb, struct server *s, struct hserver
     hs->permille = 1000;
     atomic_init(&hs->passed, 0);
     atomic_init(&hs->failed, 0);
-    hs->pr.fd = -1;
-    loop_timer_init(&hs->pr.next, probe_next_cb);
-    hs->pr.next.data = hs;
-    loop_timer_init(&hs->pr.deadline, probe_deadline_cb);
-    hs->pr.deadline.data = hs;
+    probe_init(&hs->pr, hb->h->loop, &hb->hc, (const struct sockaddr *)&hs->addr, hs->addrlen,
+               hs->address, hs_verdict, hs);
+    loop_timer_init(&hs->next, hs_next_cb);
+    hs->next.data = hs;
     loop_timer_init(&hs->eject_timer, hs_eject_cb);
     hs->eject_timer.data = hs;
     *out = hs;
@@ -681,16 +473,16 @@ static int hb_push(struct health_backend *hb, struct hserver *hs)
     return 0;
 }
 
+/* Once its timers and checks are stopped (hb_remove_post), were never started (a failed
+ * add), or went with the loop (health_destroy). */
 static void hb_free(struct health_backend *hb)
 {
     for (size_t i = 0; i < hb->n; i++) {
-        struct probe *pr = &hb->srv[i]->pr;
-        if (pr->running)
-            close(pr->fd); /* the loop is gone: its registrations with it */
-        free(pr->buf);
+        probe_abandon(&hb->srv[i]->pr);
         free(hb->srv[i]);
     }
     free(hb->srv);
+    free(hb->path);
     free(atomic_load(&hb->map));
     for (struct hmap *m = hb->retired; m;) {
         struct hmap *next = m->retired;
@@ -701,8 +493,14 @@ static void hb_free(struct health_backend *hb)
     free(hb);
 }
 
-static void hb_params(struct health_backend *hb, const struct config_backend *cb)
+/* Copies what the checker reads of cb, so the config may go before the checker does. */
+static int hb_params(struct health_backend *hb, const struct config_backend *cb)
 {
+    snprintf(hb->name, sizeof hb->name, "%s", cb->name);
+    hb->hc = cb->health_check;
+    if (cb->health_check.path && !(hb->path = strdup(cb->health_check.path)))
+        return -ENOMEM;
+    hb->hc.path = hb->path;
     hb->checks_on = cb->health_check.enabled;
     hb->sp = (struct hstate_params){
         .checks = cb->health_check.enabled,
@@ -717,6 +515,7 @@ static void hb_params(struct health_backend *hb, const struct config_backend *cb
     hb->ramp_step_ns = step > RAMP_STEP_MAX_NS   ? RAMP_STEP_MAX_NS
                        : step < RAMP_STEP_MIN_NS ? RAMP_STEP_MIN_NS
                                                  : step;
+    return 0;
 }
 
 static int hb_load_servers(struct health_backend *hb)
@@ -735,11 +534,11 @@ static int hb_load_servers(struct health_backend *hb)
 
 static void hb_log_setup(const struct health_backend *hb)
 {
-    const struct config_health_check *hc = &hb->cfg->health_check;
+    const struct config_health_check *hc = &hb->hc;
     if (!hb->checks_on)
         return;
     char iv[32], to[32];
-    log_info("backend %s: %s checks%s%s every %s (timeout %s, rise %u, fall %u)", hb->cfg->name,
+    log_info("backend %s: %s checks%s%s every %s (timeout %s, rise %u, fall %u)", hb->name,
              hc->type == CONFIG_CHECK_HTTP ? "http" : "tcp",
              hc->type == CONFIG_CHECK_HTTP ? " of " : "",
              hc->type == CONFIG_CHECK_HTTP && hc->path ? hc->path : "",
@@ -754,15 +553,15 @@ int health_add_backend(struct health *h, const struct config_backend *cb, struct
     if (!hb)
         return -ENOMEM;
     hb->h = h;
-    hb->cfg = cb;
     hb->pool = pool;
     pthread_mutex_init(&hb->lock, NULL);
     atomic_init(&hb->map, NULL);
-    hb_params(hb, cb);
+    int rc = hb_params(hb, cb);
     hb->ramp_weights = strategy_ramps_by_weight(pool_strategy_name(pool));
     loop_timer_init(&hb->ramp, hb_ramp_cb);
     hb->ramp.data = hb;
-    int rc = hb_load_servers(hb);
+    if (rc == 0)
+        rc = hb_load_servers(hb);
     if (rc == 0 && loop_post(h->loop, hb_start_post, hb) != 0)
         rc = -ENOMEM;
     if (rc != 0) {
@@ -783,10 +582,59 @@ struct health_backend *health_find_backend(struct health *h, const char *name)
 {
     pthread_mutex_lock(&h->lock);
     struct health_backend *hb = h->backends;
-    while (hb && strcmp(hb->cfg->name, name) != 0)
+    while (hb && strcmp(hb->name, name) != 0)
         hb = hb->next;
     pthread_mutex_unlock(&h->lock);
     return hb;
+}
+
+/* ---- removing a backend ---- */
+
+/*
+ * Loop thread, even inside loop_destroy (which runs posts before it takes anything down).
+ * Posts run in order, so every earlier one naming hb or its servers has run, and no later
+ * one can name them (health_remove_backend's caller stops all use first).
+ */
+static void hb_remove_post(struct loop *loop, void *arg)
+{
+    struct health_backend *hb = arg;
+    loop_timer_stop(loop, &hb->ramp);
+    for (size_t i = 0; i < hb->n; i++) {
+        struct hserver *hs = hb->srv[i];
+        probe_close(&hs->pr);
+        loop_timer_stop(loop, &hs->next);
+        loop_timer_stop(loop, &hs->eject_timer);
+    }
+    hb_free(hb);
+}
+
+void health_remove_backend(struct health *h, struct health_backend *hb)
+{
+    if (!hb)
+        return;
+    pthread_mutex_lock(&h->lock);
+    struct health_backend **pp = &h->backends;
+    while (*pp && *pp != hb)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = hb->next;
+    pthread_mutex_unlock(&h->lock);
+    /* Every path to the pool (a verdict, an ejection, a ramp step) runs under hb->lock and
+     * skips removed servers: once this unlocks, hb never touches the pool again. */
+    pthread_mutex_lock(&hb->lock);
+    for (size_t i = 0; i < hb->n; i++) {
+        hb->srv[i]->removed = true;
+        hb->srv[i]->srv = NULL;
+    }
+    pthread_mutex_unlock(&hb->lock);
+    log_debug("backend %s: health checker removed", hb->name);
+    if (loop_post(h->loop, hb_remove_post, hb) == 0)
+        return;
+    /* Out of memory: its probes go on (their verdicts dropped) until health_destroy. */
+    pthread_mutex_lock(&h->lock);
+    hb->next = h->removed;
+    h->removed = hb;
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* ---- life cycle ---- */
@@ -840,11 +688,16 @@ void health_destroy(struct health *h)
         h->running = false;
     }
     h->closing = true;
-    loop_destroy(h->loop); /* runs what was posted: each sees `closing` and returns */
+    loop_destroy(h->loop); /* runs what was posted: removals free, the others see `closing` */
     h->loop = NULL;
     while (h->backends) {
         struct health_backend *hb = h->backends;
         h->backends = hb->next;
+        hb_free(hb);
+    }
+    while (h->removed) {
+        struct health_backend *hb = h->removed;
+        h->removed = hb->next;
         hb_free(hb);
     }
     pthread_mutex_destroy(&h->lock);
@@ -901,15 +754,14 @@ int health_server_added(struct health_backend *hb, struct server *s)
         if (!hb->srv[i]->removed && hb->srv[i]->srv == s)
             rc = -EEXIST;
     if (rc == 0 && (rc = hb_push(hb, hs)) == 0 && hb_publish_map(hb) != 0)
-        log_warn("backend %s: out of memory: no passive checks for server %s", hb->cfg->name,
-                 hs->name);
+        log_warn("backend %s: out of memory: no passive checks for server %s", hb->name, hs->name);
     pthread_mutex_unlock(&hb->lock);
     if (rc != 0) {
         free(hs);
         return rc;
     }
     if (loop_post(hb->h->loop, hs_start_post, hs) != 0)
-        log_warn("backend %s: out of memory: server %s is not checked", hb->cfg->name, hs->name);
+        log_warn("backend %s: out of memory: server %s is not checked", hb->name, hs->name);
     return 0;
 }
 

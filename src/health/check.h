@@ -71,17 +71,31 @@ int health_create(struct health **out);
 
 /*
  * Watches one backend: `pool` holds its servers (already added), `cb` its settings
- * (health_check, outlier, slow_start_ns). Both must outlive `h`. Resolves the servers'
- * addresses, which BLOCKS for names: call at load time, never on a loop thread. The checks
- * begin when the loop next runs (health_start, or health_run_once). Returns 0 (and *out if
- * out is not NULL), -ENOMEM, or an ADDR_E* code (net/addr.h) for an unusable address.
- * May be called before or after health_start.
+ * (name, health_check, outlier, slow_start_ns), which are copied: cb may be freed once this
+ * returns. `pool` must outlive the checker: until health_remove_backend returns, or
+ * health_destroy. Resolves the servers' addresses, which BLOCKS for names: call at load
+ * time, never on a loop thread. The checks begin when the loop next runs (health_start, or
+ * health_run_once). Returns 0 (and *out if out is not NULL), -ENOMEM, or an ADDR_E* code
+ * (net/addr.h) for an unusable address. May be called before or after health_start.
  */
 int health_add_backend(struct health *h, const struct config_backend *cb, struct pool *pool,
                        struct health_backend **out);
 
-/* The watched backend named `name`, or NULL. */
+/* The watched backend named `name` (the newest, if several), or NULL. */
 struct health_backend *health_find_backend(struct health *h, const char *name);
+
+/*
+ * Any thread (the health loop's too), before health_destroy: stops watching hb and frees it.
+ * The caller must first make sure nobody uses hb any more, nor starts to (no health_report
+ * or other call on it in progress or to come: e.g. every worker has moved to a snapshot
+ * without it). Does not block on the health thread: when it returns, hb no longer touches
+ * its pool or the pool's servers -- the pool may be destroyed at once -- and is gone from
+ * health_find_backend; on the loop thread, at its next iteration, its timers stop, its
+ * checks in flight are closed without a verdict, and it is freed (if that cannot be queued,
+ * for want of memory, it is freed by health_destroy instead). The pool's servers keep the
+ * state, weight and admission the checker last stored. NULL is ignored.
+ */
+void health_remove_backend(struct health *h, struct health_backend *hb);
 
 /* Starts the thread that runs the loop (it inherits the caller's signal mask). 0 or -errno. */
 int health_start(struct health *h);

@@ -400,6 +400,46 @@ def test_health_checks_follow_the_new_config(env):
     assert sorted(names(f.port, 2)) == ["a", "b"]
 
 
+def test_retired_checkers_stop_probing_and_are_freed(env):
+    """A reload drops backend "other" and gives "app" a new pool (so a new checker, with slow
+    start on): the old checkers stop probing, go with the generation that used them, and
+    app's old pool is freed, not kept to exit for a retired checker's ramp."""
+    a, b = env.backend("a"), env.backend("b")
+    hc = {"interval": "100ms", "timeout": "90ms", "rise": 1, "fall": 1}
+    cfg = proxy_config(free_port(), [srv(a)], top={"log_level": "debug"},
+                       backend={"slow_start": "10s", "health_check": dict(hc, path="/probe-app")})
+    cfg["backends"].append({"name": "other", "strategy": "round_robin",
+                            "health_check": dict(hc, path="/probe-other"), "servers": [srv(b)]})
+    cfg["frontends"].append(dict(cfg["frontends"][0], name="second", backend="other",
+                                 listen="127.0.0.1:%d" % free_port()))
+    f = start(env, cfg)
+
+    def probes(backend, path):  # the probe paths are not backend.py's health path: logged
+        return sum(1 for r in backend.requests() if r["target"] == path)
+
+    assert wait_until(lambda: probes(b, "/probe-other") >= 3, 20)
+    assert wait_until(lambda: probes(a, "/probe-app") >= 3, 20)
+    cfg["frontends"].pop()
+    cfg["backends"].pop()
+    cfg["backends"][0]["strategy"] = "random"
+    reload(f, cfg)
+    for line in ("backend other: health checker removed", "backend app: health checker removed"):
+        assert wait_until(lambda: line in f.stderr(), 20), f.stderr()[-3000:]
+    assert wait_until(lambda: any(ln.endswith("a replaced round_robin pool of 1 server(s) freed")
+                                  for ln in f.stderr().splitlines()), 20), f.stderr()[-3000:]
+    # b is probed no more: a probe already on its way may land, then none in ten intervals.
+    seen = probes(b, "/probe-other")
+    time.sleep(1.0)
+    settled = probes(b, "/probe-other")
+    assert settled <= seen + 1
+    time.sleep(1.0)
+    assert probes(b, "/probe-other") == settled
+    # app's new checker probes on, and a still serves.
+    before = probes(a, "/probe-app")
+    assert wait_until(lambda: probes(a, "/probe-app") > before, 20)
+    assert names(f.port, 2) == ["a", "a"]
+
+
 def test_a_strategy_change_keeps_counters_and_states(env):
     a, b = env.backend("a"), env.backend("b")
     cfg, adm = with_admin(proxy_config(free_port(), [srv(a), srv(b)]))

@@ -789,6 +789,156 @@ static void test_servers_added_and_removed(void **state)
     world_fini(&w);
 }
 
+/* ---- removing a backend ---- */
+
+static bool all_closed(struct world *w, const void *arg)
+{
+    (void)w;
+    const struct fake *f = arg;
+    for (size_t i = 0; i < f->nconns; i++)
+        if (f->conns[i].fd >= 0)
+            return false;
+    return f->requests >= 1;
+}
+
+/* A checker built from a config on the heap, freed at once: the checker keeps a copy. */
+static struct health_backend *watch_copied(struct health *h, const struct config_backend *tmpl,
+                                           const char *name, struct pool *p)
+{
+    struct config_backend *cb = malloc(sizeof *cb);
+    assert_non_null(cb);
+    *cb = *tmpl;
+    cb->name = strdup(name);
+    cb->health_check.path = tmpl->health_check.path ? strdup(tmpl->health_check.path) : NULL;
+    struct health_backend *hb;
+    assert_int_equal(health_add_backend(h, cb, p, &hb), 0);
+    free((char *)cb->name);
+    free((char *)cb->health_check.path);
+    free(cb);
+    return hb;
+}
+
+/*
+ * Timeout == interval against a server that never answers: a check is always in flight.
+ * Removed, the checker lets go of the pool at once (destroyed right away: ASan would see a
+ * late touch), closes its sockets and starts no check again.
+ */
+static void test_remove_backend_with_checks_in_flight(void **state)
+{
+    (void)state;
+    struct world w;
+    struct config_backend cb = backend_cfg(30, 30);
+    world_init(&w, &cb);
+    struct fake *hang = world_fake(&w, "a", FAKE_HANG, 0);
+    world_server(&w, "b", dead_port(), 1);
+    w.hb = watch_copied(w.h, &cb, "app", w.pool);
+    assert_true(run_until(&w, fake_asked, hang));
+
+    health_remove_backend(w.h, w.hb);
+    assert_null(health_find_backend(w.h, "app"));
+    pool_destroy(w.pool);
+    w.pool = NULL;
+    assert_true(run_until(&w, all_closed, hang)); /* the one in flight was closed */
+    unsigned asked = hang->requests;
+    run_for(&w, 150 * MS); /* five intervals */
+    assert_int_equal(hang->requests, asked);
+    health_remove_backend(w.h, NULL); /* a no-op */
+
+    /* Removed while its first checks are only posted, then destroyed before the loop runs
+     * again: the removal still runs, inside health_destroy. */
+    struct pool *p2;
+    struct pool_options o = {.strategy = "round_robin"};
+    assert_int_equal(pool_create(&o, &p2), 0);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", hang->port);
+    assert_int_equal(pool_add_server(p2, "x", addr, 1, 0, now_ns(), NULL), 0);
+    struct health_backend *hb2 = watch_copied(w.h, &cb, "other", p2);
+    pump(&w); /* its check starts */
+    health_remove_backend(w.h, hb2);
+    pool_destroy(p2);
+    world_fini(&w);
+}
+
+/* Removed while a slow start ramps: its ramp timer stops with it (else it would fire on
+ * freed memory), and the pool keeps the weights last stored. */
+static void test_remove_backend_while_ramping(void **state)
+{
+    (void)state;
+    struct world w;
+    struct config_backend cb = backend_cfg(20, 15);
+    cb.slow_start_ns = 2000 * MS; /* steps of 62.5 ms */
+    world_init(&w, &cb);
+    world_fake(&w, "a", FAKE_ANSWER, 200);
+    struct fake *b = world_fake(&w, "b", FAKE_ANSWER, 500);
+    w.hb = watch_copied(w.h, &cb, "app", w.pool);
+    wait_state(&w, "b", SERVER_UNHEALTHY);
+    b->status = 200;
+    wait_state(&w, "b", SERVER_HEALTHY);
+    assert_true(info(&w, "b").ramping);
+    run_for(&w, 80 * MS); /* at least one step taken: the ramp timer runs */
+    assert_true(info(&w, "b").ramping);
+
+    health_remove_backend(w.h, w.hb);
+    uint32_t wa = atomic_load(&pool_find(w.pool, "a")->weight);
+    uint32_t wb = atomic_load(&pool_find(w.pool, "b")->weight);
+    unsigned asked = b->requests;
+    run_for(&w, 300 * MS); /* several steps' worth */
+    assert_int_equal(atomic_load(&pool_find(w.pool, "a")->weight), wa);
+    assert_int_equal(atomic_load(&pool_find(w.pool, "b")->weight), wb);
+    assert_true(wa == 16 && wb < 16);      /* frozen mid-ramp, as last stored */
+    assert_true(b->requests <= asked + 1); /* at most one that was already on its way */
+    pool_destroy(w.pool);
+    w.pool = NULL;
+    run_for(&w, 100 * MS);
+    world_fini(&w);
+}
+
+/*
+ * The health thread runs while another thread adds and removes checkers with checks in
+ * flight and ramps going, each pool destroyed as soon as its removal returns (TSan, ASan).
+ */
+static void test_remove_backend_threaded(void **state)
+{
+    (void)state;
+    struct world w;
+    struct config_backend cb = backend_cfg(5, 5);
+    cb.health_check.type = CONFIG_CHECK_TCP;
+    cb.health_check.path = NULL;
+    cb.health_check.rise = 1;
+    cb.health_check.fall = 1000; /* a slow connect on a loaded machine never takes b down */
+    cb.slow_start_ns = 10000 * MS;
+    world_init(&w, &cb);
+    struct fake *f = &w.fakes[w.nfakes++];
+    fake_start(f, 0, FAKE_ANSWER, 200); /* polled here: accepts, then sees the close */
+    assert_int_equal(health_start(w.h), 0);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", f->port);
+    for (int round = 0; round < 20; round++) {
+        struct pool *p;
+        struct pool_options o = {.strategy = round % 2 ? "round_robin" : "random"};
+        assert_int_equal(pool_create(&o, &p), 0);
+        assert_int_equal(pool_add_server(p, "a", addr, 1, 0, now_ns(), NULL), 0);
+        assert_int_equal(pool_add_server(p, "b", addr, 2, 0, now_ns(), NULL), 0);
+        struct health_backend *hb = watch_copied(w.h, &cb, "app", p);
+        struct health_server_info i = {0};
+        uint64_t deadline = now_ns() + WAIT_NS;
+        while (health_server_info(hb, "a", &i) == 0 && i.checks_passed < 2 && now_ns() < deadline)
+            fake_poll(f);
+        assert_true(i.checks_passed >= 2);
+        /* Back from maintenance: b ramps, on the health thread's timer. */
+        assert_int_equal(health_set_maintenance(hb, "b", true), 0);
+        assert_int_equal(health_set_maintenance(hb, "b", false), 0);
+        assert_int_equal(health_server_info(hb, "b", &i), 0);
+        assert_true(i.ramping);
+        if (round % 4 == 0)
+            usleep(2000); /* let a step or a check land first, now and then */
+        health_remove_backend(w.h, hb);
+        pool_destroy(p);
+    }
+    assert_null(health_find_backend(w.h, "app"));
+    world_fini(&w);
+}
+
 /* ---- threads: workers report while an operator changes things and the checker runs ---- */
 
 struct reporter {
@@ -875,6 +1025,9 @@ int main(void)
         cmocka_unit_test(test_slow_start_on_a_ring_moves_no_weight),
         cmocka_unit_test(test_servers_added_and_removed),
         cmocka_unit_test(test_threaded_reports_with_operator_changes),
+        cmocka_unit_test(test_remove_backend_with_checks_in_flight),
+        cmocka_unit_test(test_remove_backend_while_ramping),
+        cmocka_unit_test(test_remove_backend_threaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
