@@ -521,7 +521,9 @@ def test_a_server_removed_through_the_api_stays_removed_until_the_file_changes_i
     cfg, adm = with_admin(proxy_config(free_port(), [srv(a), srv(b)]))
     f = start(env, cfg)
     assert adm.call("DELETE", "/api/backends/app/servers/b").status == 200
-    assert set(adm.servers()) == {"a"}
+    # Gone at once, unless a worker took over 2 s to acknowledge (a TSan build on a loaded
+    # machine): the removal then completes at the runtime's next collection.
+    assert wait_until(lambda: set(adm.servers()) == {"a"}, 10), adm.servers()
     reload(f)
     assert set(adm.servers()) == {"a"}
     assert names(f.port, 3) == ["a"] * 3
