@@ -1,5 +1,6 @@
 /* latency.c -- least_response_time (exact, over a heap) and peak_ewma (Finagle's P2C). */
 #include <stdatomic.h>
+#include <string.h>
 
 #include "balance/heap.h"
 
@@ -37,30 +38,44 @@ static enum lrt_class lrt_class_of(double ewma, uint64_t active)
     return active == 0 ? LRT_UNSAMPLED_IDLE : LRT_UNSAMPLED_BUSY;
 }
 
-static int lrt_cmp(const struct pool_table *t, uint32_t a, uint32_t b)
-{
-    const struct server *sa = t->servers[a], *sb = t->servers[b];
-    uint64_t na = atomic_load_explicit(&sa->active, memory_order_relaxed);
-    uint64_t nb = atomic_load_explicit(&sb->active, memory_order_relaxed);
-    double ea = server_ewma_us(sa), eb = server_ewma_us(sb);
-    enum lrt_class ca = lrt_class_of(ea, na), cb = lrt_class_of(eb, nb);
-    double x, y;
+/*
+ * The score as one integer, so the heap compares keys it holds instead of reading two
+ * servers per comparison: the class in the top two bits, then the score's bits. Positive
+ * doubles order as their bit patterns do, and those from 2^-511 to 2^511 span less than
+ * 2^62 patterns once the lowest is subtracted, so within that range (microseconds x load:
+ * every real score) the order is exactly the doubles' order. Beyond it scores clamp, and
+ * ties there go to the least recently picked.
+ */
+#define LRT_SCORE_MIN 0x1p-511
+#define LRT_SCORE_MAX 0x1p511
 
-    if (ca != cb)
-        return ca < cb ? -1 : 1;
-    if (ca == LRT_SAMPLED) {
-        x = ea * (double)(na + 1) / t->weights[a];
-        y = eb * (double)(nb + 1) / t->weights[b];
-    } else {
-        x = (double)(na + 1) / t->weights[a];
-        y = (double)(nb + 1) / t->weights[b];
-    }
-    return (x > y) - (x < y);
+static uint64_t score_bits(double x)
+{
+    if (!(x >= LRT_SCORE_MIN)) /* NaN too */
+        x = LRT_SCORE_MIN;
+    if (x > LRT_SCORE_MAX)
+        x = LRT_SCORE_MAX;
+    uint64_t b, lo;
+    double min = LRT_SCORE_MIN;
+    memcpy(&b, &x, sizeof b);
+    memcpy(&lo, &min, sizeof lo);
+    return b - lo;
+}
+
+static uint64_t lrt_key(const struct pool_table *t, uint32_t slot)
+{
+    const struct server *s = t->servers[slot];
+    uint64_t n = atomic_load_explicit(&s->active, memory_order_relaxed);
+    double ewma = server_ewma_us(s);
+    enum lrt_class c = lrt_class_of(ewma, n);
+    double score = c == LRT_SAMPLED ? ewma * (double)(n + 1) / t->weights[slot]
+                                    : (double)(n + 1) / t->weights[slot];
+    return (uint64_t)c << 62 | score_bits(score);
 }
 
 static int lrt_build(struct pool_table *t)
 {
-    return heap_table_build(t, lrt_cmp);
+    return heap_table_build(t, lrt_key);
 }
 
 static struct server *lrt_pick(struct pool *p, struct pool_table *t, const struct pick_request *r)

@@ -146,6 +146,102 @@ static void test_lrt_balances_latency_and_load(void **state)
     pool_destroy(p);
 }
 
+/*
+ * The heap ranks servers by one integer made from the score's bits; that must order them
+ * exactly as the scores EWMA x (active + 1) / weight do, over every magnitude a real pool
+ * has: latencies from 1 us to 10 s, weights from 1 to 256, loads from 1 to hundreds.
+ * Holding every request, each pick that is not one of the 1/16 exploration picks must be
+ * a server of least score, checked against the scores computed here.
+ */
+static void test_lrt_minimum_exact_across_magnitudes(void **state)
+{
+    (void)state;
+    static const uint64_t lat_ns[] = {1000,     7000,     40000, 300000, 2 * MS, 15 * MS,
+                                      100 * MS, 700 * MS, 3 * S, 10 * S, 1500,   25 * MS};
+    static const unsigned weight[] = {1, 256, 3, 200, 17, 64, 128, 255, 250, 256, 2, 100};
+    enum { N = sizeof weight / sizeof weight[0] };
+    struct pool_options o = {.strategy = "least_response_time", .seed = 9};
+    struct pool *p;
+    assert_int_equal(pool_create(&o, &p), 0);
+    for (unsigned i = 0; i < N; i++) {
+        char name[2] = {(char)('a' + i), 0};
+        assert_int_equal(pool_add_server(p, name, "127.0.0.1:1", weight[i], 0, 0, NULL), 0);
+    }
+    uint64_t rng = 17;
+    for (unsigned i = 0; i < N; i++) { /* every server sampled, with its own latency */
+        struct server *s = pool_find(p, (char[]){(char)('a' + i), 0});
+        struct server *ex[N];
+        unsigned nex = 0;
+        for (unsigned j = 0; j < N; j++)
+            if (j != i)
+                ex[nex++] = pool_server(p, j);
+        struct pick_request r = {.rng = &rng, .exclude = ex, .n_exclude = nex};
+        assert_ptr_equal(pool_pick(p, &r), s);
+        pool_finish(p, s, SERVER_SUCCESS, lat_ns[i], 0);
+    }
+    static struct server *held[3000];
+    unsigned off_min = 0, picks = 3000;
+    for (unsigned k = 0; k < picks; k++) {
+        double score[N], least = 0;
+        for (unsigned i = 0; i < N; i++) {
+            const struct server *s = pool_server(p, i);
+            score[i] = server_ewma_us(s) * (double)(atomic_load(&s->active) + 1) / weight[i];
+            least = i == 0 || score[i] < least ? score[i] : least;
+        }
+        struct pick_request r = {.rng = &rng};
+        held[k] = pool_pick(p, &r);
+        assert_non_null(held[k]);
+        off_min += score[index_of(held[k])] != least;
+    }
+    /* Exploration lands on a least server 1 time in 12 or more: at most 1/16 are off. */
+    assert_true(off_min <= upper_bound(picks, 1 / 16.0));
+    assert_true(off_min > 0); /* exploration is on: the check can see a non-minimum */
+    for (unsigned k = 0; k < picks; k++)
+        pool_finish(p, held[k], SERVER_ABORTED, 0, 0);
+    assert_int_equal(pool_active(p), 0);
+    pool_destroy(p);
+}
+
+/*
+ * Full precision: two servers 1 ns apart in latency, at every magnitude, both idle: the
+ * faster wins every pick but exploration's, although it was always picked more recently
+ * (a tie would go to the slower). Each finish reports the server's own latency, which
+ * leaves its EWMA exactly where it was.
+ */
+static void test_lrt_a_nanosecond_counts(void **state)
+{
+    (void)state;
+    static const uint64_t base_ns[] = {1000, 1 * MS, 1 * S, 10 * S};
+    static const unsigned weights[] = {1, 3, 256};
+    uint64_t rng = 23;
+    for (size_t b = 0; b < sizeof base_ns / sizeof base_ns[0]; b++) {
+        for (size_t w = 0; w < sizeof weights / sizeof weights[0]; w++) {
+            struct pool_options o = {.strategy = "least_response_time", .seed = 3};
+            struct pool *p;
+            assert_int_equal(pool_create(&o, &p), 0);
+            struct server *slow, *fast;
+            assert_int_equal(pool_add_server(p, "slow", "127.0.0.1:1", weights[w], 0, 0, &slow), 0);
+            assert_int_equal(pool_add_server(p, "fast", "127.0.0.1:2", weights[w], 0, 0, &fast), 0);
+            struct pick_request only_slow = {.rng = &rng, .exclude = &fast, .n_exclude = 1};
+            struct pick_request only_fast = {.rng = &rng, .exclude = &slow, .n_exclude = 1};
+            assert_ptr_equal(pool_pick(p, &only_slow), slow);
+            pool_finish(p, slow, SERVER_SUCCESS, base_ns[b] + 1, 0);
+            assert_ptr_equal(pool_pick(p, &only_fast), fast);
+            pool_finish(p, fast, SERVER_SUCCESS, base_ns[b], 0);
+            unsigned slow_picks = 0;
+            for (int k = 0; k < 400; k++) {
+                struct pick_request r = {.rng = &rng};
+                struct server *s = pool_pick(p, &r);
+                slow_picks += s == slow;
+                pool_finish(p, s, SERVER_SUCCESS, s == slow ? base_ns[b] + 1 : base_ns[b], 0);
+            }
+            /* exploration: 1 in 16, half of those on the slow one */
+            assert_true(slow_picks <= upper_bound(400, 1 / 32.0));
+            pool_destroy(p);
+        }
+    }
+}
+
 /* ---- peak_ewma ---- */
 
 static void test_peak_ewma_spike_then_decay(void **state)
@@ -280,6 +376,8 @@ int main(void)
         cmocka_unit_test(test_lrt_slow_server_gets_exploration_only),
         cmocka_unit_test(test_lrt_new_server_probed_at_once_not_flooded),
         cmocka_unit_test(test_lrt_balances_latency_and_load),
+        cmocka_unit_test(test_lrt_minimum_exact_across_magnitudes),
+        cmocka_unit_test(test_lrt_a_nanosecond_counts),
         cmocka_unit_test(test_peak_ewma_spike_then_decay),
         cmocka_unit_test(test_peak_ewma_unsampled_server),
         cmocka_unit_test(test_states_and_exclusion),

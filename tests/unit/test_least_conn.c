@@ -299,6 +299,289 @@ static void test_exclusion_takes_next_best(void **state)
     pool_destroy(p);
 }
 
+/* Equal servers: the one that has held its count longest goes first (as HAProxy), not the
+ * least recently picked. a, b, c each at one; b ends, then a: b has been at zero longer. */
+static void test_ties_go_to_the_longest_at_a_count(void **state)
+{
+    (void)state;
+    const char *names[] = {"least_connections", "weighted_least_connections"};
+    for (int k = 0; k < 2; k++) {
+        struct spec sp[] = {{1, 0}, {1, 0}, {1, 0}};
+        struct pool *p = make(names[k], sp, 3);
+        struct server *a = pool_pick(p, NULL), *b = pool_pick(p, NULL), *c = pool_pick(p, NULL);
+        assert_string_equal(a->name, "a");
+        assert_string_equal(b->name, "b");
+        assert_string_equal(c->name, "c");
+        pool_finish(p, b, SERVER_SUCCESS, 1, 0);
+        pool_finish(p, a, SERVER_SUCCESS, 1, 0);
+        assert_ptr_equal(pool_pick(p, NULL), b); /* least recently picked would say a */
+        assert_ptr_equal(pool_pick(p, NULL), a);
+        pool_finish(p, c, SERVER_SUCCESS, 1, 0);
+        assert_ptr_equal(pool_pick(p, NULL), c);
+        pool_finish(p, a, SERVER_SUCCESS, 1, 0);
+        pool_finish(p, b, SERVER_SUCCESS, 1, 0);
+        pool_finish(p, c, SERVER_SUCCESS, 1, 0);
+        assert_int_equal(pool_active(p), 0);
+        pool_destroy(p);
+    }
+}
+
+/*
+ * A table is built off the lock, so counts may move before its first locked use; that use
+ * must see them. Driven through the strategy table on a hand-made pool_table, since in
+ * one thread the pool publishes what it builds at once. Built at (3, 0, 2, 0, 1); then s1
+ * goes to 3 and s0 to 0. s3 has been at zero since the build, s0 only since: s3 first.
+ */
+static void test_counts_moved_before_first_use(void **state)
+{
+    (void)state;
+    const char *names[] = {"least_connections", "weighted_least_connections"};
+    for (int k = 0; k < 2; k++) {
+        const struct strategy *st = strategy_find(names[k]);
+        struct pool *p;
+        assert_int_equal(pool_create(NULL, &p), 0);
+        static struct server srv[5];
+        struct server *servers[5];
+        uint32_t weights[5] = {1, 1, 1, 1, 1};
+        uint64_t at_build[5] = {3, 0, 2, 0, 1};
+        for (uint32_t i = 0; i < 5; i++) {
+            char name[4] = {'s', (char)('0' + i), 0};
+            assert_int_equal(server_init(&srv[i], name, "127.0.0.1:1", 1, 0, 0), 0);
+            atomic_store(&srv[i].active, at_build[i]);
+            srv[i].slot = i;
+            servers[i] = &srv[i];
+        }
+        struct pool_table t = {.n = 5, .n_total = 5, .servers = servers, .weights = weights};
+        assert_int_equal(st->build(&t), 0);
+        atomic_store(&srv[1].active, 3);
+        atomic_store(&srv[0].active, 0);
+        char seq[8];
+        for (int i = 0; i < 7; i++) {
+            struct server *s = st->pick(p, &t, NULL);
+            assert_non_null(s);
+            seq[i] = s->name[1];
+        }
+        seq[7] = '\0';
+        assert_string_equal(seq, "3043024");
+        /* and a finish is seen at once: s1 (at 3) drops to 0 and is next */
+        atomic_fetch_sub(&srv[1].active, 3);
+        st->on_finish(&t, &srv[1]);
+        assert_ptr_equal(st->pick(p, &t, NULL), &srv[1]);
+        st->free(t.data);
+        for (uint32_t i = 0; i < 5; i++)
+            server_fini(&srv[i]);
+        pool_destroy(p);
+    }
+}
+
+/* ---- the exact order, against a model ---- */
+
+#define MN 90 /* more than HEAP_FIND_MAX: long exclusion lists force the fallback scan */
+
+/*
+ * The order the strategies promise, written out plainly: among the servers of the current
+ * table that pool_take would accept, the least load (active, or (active + 1) / weight
+ * cross-multiplied), then the earliest to reach its count. A table build ranks its servers
+ * by (load, config order); from then on every count change sends the server to the back.
+ */
+struct lc_model {
+    struct pool *p;
+    bool weighted;
+    struct server *s[MN];
+    bool in_table[MN];
+    uint64_t w[MN]; /* weights of the current table */
+    uint64_t seq[MN], clock;
+};
+
+static bool model_full(const struct lc_model *m, int i)
+{
+    return m->s[i]->max_connections && atomic_load(&m->s[i]->active) >= m->s[i]->max_connections;
+}
+
+/* -1, 0, 1: server i's load against server j's. */
+static int model_load_cmp(const struct lc_model *m, int i, int j)
+{
+    uint64_t a = atomic_load(&m->s[i]->active), b = atomic_load(&m->s[j]->active);
+    uint64_t x = m->weighted ? (a + 1) * m->w[j] : a, y = m->weighted ? (b + 1) * m->w[i] : b;
+    return (x > y) - (x < y);
+}
+
+static bool model_before(const struct lc_model *m, int i, int j)
+{
+    int c = model_load_cmp(m, i, j);
+    return c < 0 || (c == 0 && m->seq[i] < m->seq[j]);
+}
+
+/* A rebuild: the table is every stored-healthy server with a weight, ranked afresh. */
+static void model_rebuild(struct lc_model *m)
+{
+    int order[MN], n = 0;
+    for (int i = 0; i < MN; i++) {
+        m->in_table[i] =
+            atomic_load(&m->s[i]->state) == SERVER_HEALTHY && atomic_load(&m->s[i]->weight) > 0;
+        m->w[i] = atomic_load(&m->s[i]->weight);
+        if (m->in_table[i] && !model_full(m, i))
+            order[n++] = i;
+    }
+    for (int k = 1; k < n; k++) /* insertion sort by (load, config order) */
+        for (int j = k; j > 0 && model_load_cmp(m, order[j], order[j - 1]) < 0; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    for (int k = 0; k < n; k++)
+        m->seq[order[k]] = (uint64_t)k;
+    m->clock = (uint64_t)n;
+}
+
+static bool model_candidate(const struct lc_model *m, int i, const struct pick_request *r)
+{
+    return m->in_table[i] && atomic_load(&m->s[i]->state) == SERVER_HEALTHY && !model_full(m, i) &&
+           !pick_excludes(r, m->s[i]);
+}
+
+static int model_pick(const struct lc_model *m, const struct pick_request *r)
+{
+    int best = -1;
+    for (int i = 0; i < MN; i++)
+        if (model_candidate(m, i, r) && (best < 0 || model_before(m, i, best)))
+            best = i;
+    return best;
+}
+
+/* The model's k best candidates (for an exclusion list that forces the scan). */
+static unsigned model_best_k(const struct lc_model *m, unsigned k, struct server **out)
+{
+    bool taken[MN] = {0};
+    unsigned n = 0;
+    for (; n < k; n++) {
+        int best = -1;
+        for (int i = 0; i < MN; i++)
+            if (!taken[i] && model_candidate(m, i, NULL) && (best < 0 || model_before(m, i, best)))
+                best = i;
+        if (best < 0)
+            break;
+        taken[best] = true;
+        out[n] = m->s[best];
+    }
+    return n;
+}
+
+static int model_index(const struct lc_model *m, const struct server *s)
+{
+    for (int i = 0; i < MN; i++)
+        if (m->s[i] == s)
+            return i;
+    return -1;
+}
+
+/* A count changed: to the back (a full server has no place until it has room again). */
+static void model_moved(struct lc_model *m, int i)
+{
+    if (m->in_table[i] && !model_full(m, i))
+        m->seq[i] = m->clock++;
+}
+
+static void model_init(struct lc_model *m, const char *strategy)
+{
+    struct pool_options o = {.strategy = strategy};
+    m->weighted = strcmp(strategy, "weighted_least_connections") == 0;
+    assert_int_equal(pool_create(&o, &m->p), 0);
+    for (int i = 0; i < MN; i++) {
+        char name[16];
+        static const unsigned weights[] = {1, 2, 3, 5, 8, 1, 1, 4};
+        snprintf(name, sizeof name, "m%02d", i);
+        assert_int_equal(pool_add_server(m->p, name, "127.0.0.1:1", weights[i % 8],
+                                         i % 7 == 3 ? 2 + (unsigned)i % 3 : 0, 0, &m->s[i]),
+                         0);
+    }
+    model_rebuild(m);
+}
+
+static enum server_state flipped(const struct server *s)
+{
+    return atomic_load(&s->state) == SERVER_HEALTHY ? SERVER_MAINTENANCE : SERVER_HEALTHY;
+}
+
+/* One operator action; returns true when the table is rebuilt now. */
+static bool operator_step(struct lc_model *m, uint64_t x, bool *in_batch)
+{
+    struct server *s = m->s[(x >> 12) % MN];
+    if (*in_batch || x % 5 == 0) { /* a batch: the state moves now, the table later */
+        if (!*in_batch)
+            pool_batch_begin(m->p);
+        *in_batch = !*in_batch;
+        if (*in_batch) {
+            assert_int_equal(pool_set_state(m->p, s->name, flipped(s), 1), 0);
+            return false;
+        }
+        assert_int_equal(pool_batch_end(m->p), 0);
+        return true;
+    }
+    if (x % 5 == 1)
+        assert_int_equal(pool_set_weight(m->p, s->name, 1 + (unsigned)(x >> 24) % 9), 0);
+    else
+        assert_int_equal(pool_set_state(m->p, s->name, flipped(s), 1), 0);
+    return true;
+}
+
+static void exact_order_run(const char *strategy)
+{
+    static struct lc_model m;
+    memset(&m, 0, sizeof m);
+    model_init(&m, strategy);
+    struct server *held[400], *ex[MN];
+    unsigned nheld = 0, picks = 0, scans = 0;
+    bool in_batch = false;
+    uint64_t rng = 4242;
+    for (int step = 0; step < 12000; step++) {
+        uint64_t x = rng_next(&rng);
+        if (x % 1000 < 15) {
+            if (operator_step(&m, x >> 10, &in_batch))
+                model_rebuild(&m);
+        } else if (nheld < 400 && (nheld == 0 || x % 100 < 52)) {
+            unsigned nex = (x >> 8) % 4 == 0 ? 1 + (unsigned)(x >> 16) % 3 : 0;
+            if ((x >> 8) % 97 == 0) /* the 70 best excluded: more than the ladder tries */
+                nex = model_best_k(&m, 70, ex), scans++;
+            else
+                for (unsigned e = 0; e < nex; e++)
+                    ex[e] = m.s[rng_next(&rng) % MN];
+            struct pick_request r = {.exclude = ex, .n_exclude = nex};
+            int want = model_pick(&m, &r);
+            struct server *got = pool_pick(m.p, &r);
+            assert_ptr_equal(got, want < 0 ? NULL : m.s[want]);
+            if (got) {
+                model_moved(&m, want);
+                held[nheld++] = got, picks++;
+            }
+        } else {
+            unsigned k = (unsigned)((x >> 8) % nheld);
+            int i = model_index(&m, held[k]);
+            pool_finish(m.p, held[k], SERVER_SUCCESS, 1000, 0);
+            model_moved(&m, i);
+            held[k] = held[--nheld];
+        }
+    }
+    assert_true(picks > 4000 && scans > 10); /* both paths really ran */
+    if (in_batch)
+        assert_int_equal(pool_batch_end(m.p), 0);
+    while (nheld > 0)
+        pool_finish(m.p, held[--nheld], SERVER_SUCCESS, 1000, 0);
+    assert_int_equal(pool_active(m.p), 0);
+    pool_destroy(m.p);
+}
+
+static void test_least_connections_exact_order(void **state)
+{
+    (void)state;
+    exact_order_run("least_connections");
+}
+
+static void test_weighted_least_connections_exact_order(void **state)
+{
+    (void)state;
+    exact_order_run("weighted_least_connections");
+}
+
 /* ---- torture: 4 threads of picks and finishes while the table is rebuilt ---- */
 
 #define THREADS  4
@@ -434,6 +717,10 @@ int main(void)
         cmocka_unit_test(test_weighted_least_connections_is_minimum),
         cmocka_unit_test(test_states_and_exclusion),
         cmocka_unit_test(test_exclusion_takes_next_best),
+        cmocka_unit_test(test_ties_go_to_the_longest_at_a_count),
+        cmocka_unit_test(test_counts_moved_before_first_use),
+        cmocka_unit_test(test_least_connections_exact_order),
+        cmocka_unit_test(test_weighted_least_connections_exact_order),
         cmocka_unit_test(test_torture_every_strategy),
         cmocka_unit_test(test_remove_and_add_under_load),
     };
