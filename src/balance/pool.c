@@ -645,9 +645,12 @@ struct server *pool_pick(struct pool *p, const struct pick_request *r)
 void pool_finish(struct pool *p, struct server *s, enum server_outcome outcome, uint64_t latency_ns,
                  uint64_t now_ns)
 {
+    /* Recorded before `active` drops: s cannot be freed meanwhile (a removed server is
+     * freed once nothing is in flight), and its final counters are complete by then. Out
+     * of the strategy lock: the bookkeeping is most of a finish's cost. */
+    server_record(s, outcome, latency_ns, now_ns);
     if (p->st->flags & STRATEGY_LOCKED) {
         pthread_mutex_lock(&p->slock);
-        server_record(s, outcome, latency_ns, now_ns);
         atomic_fetch_sub(&s->active, 1);
         atomic_fetch_sub(&p->active, 1);
         struct pool_table *t = atomic_load(&p->table);
@@ -656,7 +659,6 @@ void pool_finish(struct pool *p, struct server *s, enum server_outcome outcome, 
         pthread_mutex_unlock(&p->slock);
         return;
     }
-    server_record(s, outcome, latency_ns, now_ns);
     atomic_fetch_sub(&s->active, 1);
     atomic_fetch_sub(&p->active, 1);
 }
