@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh -- the benchmarks behind `make bench`: one function per benchmark, run in turn.
 #
-# usage: bench/run.sh [NAME ...]     NAME: balance, proxy, idle (default: every benchmark)
+# usage: bench/run.sh [NAME ...]     NAME: balance, proxy, idle (the default: all three), or
+#                                    soak (10 minutes; only when named)
 #
 # Each benchmark prints a markdown section, ready for docs/benchmarks.md. To add one, write
 # a bench_NAME function and add NAME to BENCHES.
@@ -44,12 +45,19 @@ bench_idle() {
   FULCRUM_BIN="$BUILD/fulcrum" bench/idle.sh
 }
 
+# Ten minutes of mixed load with reloads and a flapping server: RSS and failures
+# (bench/soak.sh). Not in the default list: it takes SOAK_SECONDS (600).
+bench_soak() {
+  make -s BUILD="$BUILD" "$BUILD/fulcrum" >&2 || true
+  FULCRUM_BIN="$BUILD/fulcrum" bench/soak.sh
+}
+
 main() {
   local names=("$@")
   [ ${#names[@]} -eq 0 ] && names=("${BENCHES[@]}")
   for n in "${names[@]}"; do
     if ! declare -F "bench_$n" >/dev/null; then
-      echo "bench/run.sh: unknown benchmark '$n' (have: ${BENCHES[*]})" >&2
+      echo "bench/run.sh: unknown benchmark '$n' (have: ${BENCHES[*]} soak)" >&2
       exit 2
     fi
   done
