@@ -121,7 +121,7 @@ static uint32_t ep_mask(unsigned interest)
 {
     uint32_t mask = EPOLLET;
     if (interest & LOOP_READ)
-        mask |= EPOLLIN | EPOLLRDHUP;
+        mask |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
     if (interest & LOOP_WRITE)
         mask |= EPOLLOUT;
     return mask;
@@ -154,8 +154,8 @@ static unsigned ep_events(uint32_t ev)
     unsigned events = 0;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))
         events |= LOOP_READ;
-    if (ev & EPOLLRDHUP)
-        events |= LOOP_RDHUP;
+    if (ev & (EPOLLRDHUP | EPOLLPRI))
+        events |= LOOP_RDHUP; /* urgent data also ends a read short with more bytes queued */
     if (ev & EPOLLOUT)
         events |= LOOP_WRITE;
     if (ev & EPOLLERR)

@@ -24,9 +24,10 @@ struct loop_io;
 #define LOOP_WRITE 0x2u /* interest and event: writable */
 #define LOOP_ERROR 0x4u /* event only: an error is pending on the fd (see sock_error) */
 #define LOOP_HUP   0x8u /* event only: both directions are closed */
-/* Event only, with LOOP_READ: the peer's FIN has arrived. A reader that knows no FIN is
- * pending may take a short read as "drained" without reading on to EAGAIN: any later
- * bytes raise a new edge, but a FIN already reported would never be reported again. */
+/* Event only, with LOOP_READ: the peer's FIN (or TCP urgent data) has arrived. A reader
+ * told of neither may take a short read as "drained" without reading on to EAGAIN: later
+ * bytes raise a new edge, but a FIN already reported is never reported again, and a read
+ * stops short at an urgent mark with more bytes queued behind it. */
 #define LOOP_RDHUP 0x10u
 
 typedef void (*loop_io_cb)(struct loop *loop, struct loop_io *io, unsigned events);

@@ -20,7 +20,7 @@ struct io_side {
     struct loop_io io;
     bool rd_ready; /* may have bytes or EOF to read */
     bool wr_ready; /* may accept bytes */
-    bool rd_hup;   /* the loop said a FIN is pending (LOOP_RDHUP): read on to it */
+    bool rd_hup;   /* the loop said a FIN or urgent data came (LOOP_RDHUP): read to EAGAIN */
     bool rd_eof;   /* the peer sent FIN (read returned 0) */
     bool wr_shut;  /* we sent FIN (shutdown SHUT_WR) */
 };

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -140,6 +142,45 @@ static void test_short_read_new_edge_and_fin(void **state)
     free(b);
 }
 
+/* A read stops short at a TCP urgent mark although more bytes are queued, and no new
+ * edge comes for them: the side must read on to EAGAIN (loop.h, LOOP_RDHUP). */
+static void test_urgent_data_is_read_past(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    int afd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(afd >= 0);
+    struct loop *loop = loop_create();
+    struct io_side s;
+    io_side_init(&s, afd, on_side);
+    s.io.data = &s;
+    assert_int_equal(loop_io_start(loop, &s.io, LOOP_READ | LOOP_WRITE), 0);
+    assert_int_equal(send(cfd, "hello ", 6, 0), 6);
+    assert_int_equal(send(cfd, "!", 1, MSG_OOB), 1);
+    assert_int_equal(send(cfd, "after the urgent byte", 21, 0), 21);
+    usleep(20000); /* all of it queued before the loop looks */
+    assert_true(wait_edge(loop, &s));
+    struct buf *b = malloc(sizeof(*b));
+    buf_reset(b);
+    while (s.rd_ready && io_read(&s, b, BUF_SIZE) > 0)
+        ;
+    assert_int_equal(buf_len(b), 27); /* the urgent byte itself is out of band */
+    assert_memory_equal(buf_data(b), "hello after the urgent byte", 27);
+    loop_io_stop(loop, &s.io);
+    loop_destroy(loop);
+    close(afd);
+    close(cfd);
+    close(lfd);
+    free(b);
+}
+
 static void test_write_reports_eagain(void **state)
 {
     (void)state;
@@ -167,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_replace_after_consume_and_overflow),
         cmocka_unit_test(test_read_limit_eagain_eof),
         cmocka_unit_test(test_short_read_new_edge_and_fin),
+        cmocka_unit_test(test_urgent_data_is_read_past),
         cmocka_unit_test(test_write_reports_eagain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
