@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "balance/hash_share.h"
 #include "balance/pool.h"
@@ -166,6 +167,188 @@ static void test_wmap_shares_and_walk(void **state)
     st->free(t.data);
 }
 
+/*
+ * The bucket index against brute force. A table of n servers is built by hand (wmap reads
+ * only the weights); each lookup's x = hash % total is checked against the run found by a
+ * linear sweep of the cumulative weights over the sorted x's: no binary search, no index.
+ */
+struct brute {
+    uint64_t x;
+    uint32_t got;
+};
+
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* hash.c's walk-on hash for attempt k > 0 (splitmix64 finaliser), restated: frozen with the
+ * map, since it decides where a key goes when its home is full or excluded. */
+static uint64_t rehash_ref(uint64_t h, uint32_t k)
+{
+    uint64_t z = h + (uint64_t)k * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_brute(const void *a, const void *b)
+{
+    uint64_t x = ((const struct brute *)a)->x, y = ((const struct brute *)b)->x;
+    return (x > y) - (x < y);
+}
+
+#define NPROBE 24000u
+
+/* Build t, probe it with random hashes, hashes on run edges and later attempts, and check
+ * every answer by the sweep. */
+static void check_against_brute(struct pool_table *t, uint64_t *rng)
+{
+    const struct strategy *st = strategy_find("ip_hash");
+    static struct brute probe[NPROBE];
+    uint64_t total = 0, cursor = 0;
+    for (uint32_t i = 0; i < t->n; i++)
+        total += t->weights[i];
+    t->total_weight = total;
+    assert_int_equal(st->build(t), 0);
+    for (uint32_t k = 0; k < NPROBE; k++) {
+        uint64_t h = next_rand(rng), edge = 0;
+        uint32_t attempt = k % 4 == 3 ? 1 + k % 7 : 0;
+        if (k % 4 == 1) { /* a run's first or last value, plus a random multiple of total */
+            uint32_t i = (uint32_t)(h % t->n);
+            for (uint32_t j = 0; j <= i; j++)
+                edge += t->weights[j];
+            edge -= (h >> 32) & 1 ? 1 : 0;
+            h = edge % total + total * (h >> 48);
+        }
+        probe[k].got = st->choose(t, h, attempt, &cursor);
+        probe[k].x = (attempt ? rehash_ref(h, attempt) : h) % total;
+    }
+    qsort(probe, NPROBE, sizeof probe[0], cmp_brute);
+    uint32_t i = 0;
+    uint64_t end = t->weights[0]; /* run i is [end - weights[i], end) */
+    for (uint32_t k = 0; k < NPROBE; k++) {
+        while (probe[k].x >= end)
+            end += t->weights[++i];
+        assert_int_equal(probe[k].got, i);
+    }
+    st->free(t->data);
+}
+
+/* Weight mixes: 0 all 1, 1 all 256, 2 random 1..256, 3 one in 50 heavy among weight 1 (crowded
+ * buckets), 4 random weights near 2^32 (the widest buckets). */
+static uint32_t mix_weight(int mix, uint32_t i, uint64_t *rng)
+{
+    switch (mix) {
+    case 0:
+        return 1;
+    case 1:
+        return SERVER_WEIGHT_MAX;
+    case 2:
+        return 1 + (uint32_t)(next_rand(rng) % SERVER_WEIGHT_MAX);
+    case 3:
+        return i % 50 == 7 ? SERVER_WEIGHT_MAX : 1;
+    default:
+        return 0x80000000u + (uint32_t)(next_rand(rng) >> 33);
+    }
+}
+
+static void test_wmap_index_matches_brute_force(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {1, 2, 3, 10, 100, 1000, 10000};
+    struct server dummy;
+    struct pool_options opt = {.strategy = "ip_hash"};
+    uint64_t rng = 2026;
+    struct server **list = calloc(10000, sizeof *list);
+    uint32_t *w = calloc(10000, sizeof *w);
+    assert_true(list && w);
+    assert_int_equal(server_init(&dummy, "d", "h:1", 1, 0, 0), 0);
+    for (uint32_t i = 0; i < 10000; i++)
+        list[i] = &dummy;
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        for (int mix = 0; mix < 5; mix++) {
+            struct pool_table t = {.n = sizes[z], .servers = list, .weights = w, .opt = &opt};
+            for (uint32_t i = 0; i < t.n; i++)
+                w[i] = mix_weight(mix, i, &rng);
+            check_against_brute(&t, &rng);
+            for (uint32_t i = 0; i < t.n; i += 3) /* weight changes, then rebuild */
+                w[i] = mix_weight(mix == 0 ? 2 : mix, i + 1, &rng);
+            check_against_brute(&t, &rng);
+            uint32_t kept = 0; /* remove every fourth server (the first always stays) */
+            for (uint32_t i = 0; i < t.n; i++)
+                if (i % 4 != 1)
+                    w[kept++] = w[i];
+            t.n = kept;
+            check_against_brute(&t, &rng);
+        }
+    }
+    server_fini(&dummy);
+    free(list);
+    free(w);
+}
+
+/* Through the pool: after weight changes, removals and a health change, every key goes
+ * where weighted modulo over the name-sorted eligible servers says, XXH64 seed 0. */
+#define NPOOL 300u
+static void expect_pool_map(struct pool *p, const char *strategy)
+{
+    char key[32];
+    uint32_t w[NPOOL];
+    struct server *order[NPOOL];
+    uint32_t n = 0;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < NPOOL; i++) { /* names s000.. were added in name order */
+        char name[16];
+        snprintf(name, sizeof name, "s%03u", i);
+        struct server *s = pool_find(p, name);
+        if (s == NULL || atomic_load(&s->state) != SERVER_HEALTHY || atomic_load(&s->weight) == 0)
+            continue;
+        order[n] = s;
+        total += w[n++] = atomic_load(&s->weight);
+    }
+    for (unsigned k = 0; k < 3000; k++) {
+        snprintf(key, sizeof key, "%s-%u", strategy, k);
+        uint64_t x = XXH64(key, strlen(key), 0) % total;
+        uint32_t i = 0;
+        while (x >= w[i])
+            x -= w[i++];
+        assert_ptr_equal(pick_key(p, key), order[i]);
+    }
+}
+
+static void test_wmap_pool_changes_match_brute_force(void **state)
+{
+    (void)state;
+    for (int s = 0; s < 2; s++) {
+        struct pool_options o = {.strategy = hashed[s]};
+        struct pool *p;
+        uint64_t rng = 99;
+        assert_int_equal(pool_create(&o, &p), 0);
+        pool_batch_begin(p);
+        for (uint32_t i = 0; i < NPOOL; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "s%03u", i);
+            unsigned wt = i % 7 ? 1 + (unsigned)(next_rand(&rng) % 8) : 100;
+            assert_int_equal(pool_add_server(p, name, "127.0.0.1:80", wt, 0, 0, NULL), 0);
+        }
+        assert_int_equal(pool_batch_end(p), 0);
+        expect_pool_map(p, hashed[s]);
+        assert_int_equal(pool_set_weight(p, "s010", SERVER_WEIGHT_MAX), 0);
+        assert_int_equal(pool_set_weight(p, "s011", 1), 0);
+        assert_int_equal(pool_set_weight(p, "s012", 0), 0);
+        expect_pool_map(p, hashed[s]);
+        assert_int_equal(pool_remove_server(p, "s000"), 0);
+        assert_int_equal(pool_remove_server(p, "s150"), 0);
+        assert_int_equal(pool_set_state(p, "s299", SERVER_UNHEALTHY, 1), 0);
+        expect_pool_map(p, hashed[s]);
+        pool_destroy(p);
+    }
+}
+
 static void test_hash_skips_unhealthy_and_maintenance(void **state)
 {
     (void)state;
@@ -274,6 +457,8 @@ int main(void)
         cmocka_unit_test(test_ip_hash_sticky),
         cmocka_unit_test(test_ip_hash_weighted),
         cmocka_unit_test(test_wmap_shares_and_walk),
+        cmocka_unit_test(test_wmap_index_matches_brute_force),
+        cmocka_unit_test(test_wmap_pool_changes_match_brute_force),
         cmocka_unit_test(test_hash_skips_unhealthy_and_maintenance),
         cmocka_unit_test(test_hash_none_eligible),
         cmocka_unit_test(test_hash_retry_excludes),
