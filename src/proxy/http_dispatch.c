@@ -69,8 +69,9 @@ static void http_try_server(struct http_session *s, struct server *srv)
         http_remember(s, srv);
         s->server = srv;
         t->attempts++;
-        if (s->w->alog)
-            memcpy(s->srv_name, srv->name, sizeof s->srv_name);
+        struct http_log_fields *lf = http_log_fields(s);
+        if (lf)
+            memcpy(lf->srv_name, srv->name, sizeof lf->srv_name);
         int rc = upstream_get(s->w, srv, http_reuse_limit(s), !s->t.req_idempotent, s,
                               http_upstream_event, &s->up);
         if (rc == SOCK_INPROGRESS) {

@@ -95,9 +95,9 @@ static void http_log(struct http_session *s, const char *note)
         .client = client,
         .frontend = http_fe(s)->name,
         .backend = s->be->cfg->name,
-        .server = s->srv_name[0] ? s->srv_name : NULL,
-        .request = s->req_line,
-        .request_len = s->req_line_len,
+        .server = s->lf && s->lf->srv_name[0] ? s->lf->srv_name : NULL,
+        .request = s->lf ? s->lf->req_line : "",
+        .request_len = s->lf ? s->lf->req_line_len : 0,
         .minor_version = t->req_http10 ? 0 : 1,
         .status = t->status,
         .bytes = t->bytes_out,
@@ -108,10 +108,16 @@ static void http_log(struct http_session *s, const char *note)
     worker_access_log(s->w, &e);
 }
 
+static void http_free(struct http_session *s)
+{
+    free(s->lf);
+    free(s);
+}
+
 static void http_free_cb(struct loop *loop, struct loop_defer *d)
 {
     (void)loop;
-    free(d->data);
+    http_free(d->data);
 }
 
 /* Closes at once. The memory lives to the end of the iteration, so callers up the stack
@@ -133,7 +139,7 @@ static void http_destroy(struct conn_base *c)
     http_release(s);
     worker_conn_remove(s->w, &s->base);
     loop_defer_cancel(&s->free_defer);
-    free(s);
+    http_free(s);
 }
 
 static void http_drain(struct conn_base *c)
@@ -383,17 +389,29 @@ static bool http_rewrite_head(struct http_session *s, const struct http1_request
     return true;
 }
 
+struct http_log_fields *http_log_fields(struct http_session *s)
+{
+    if (!s->w->alog)
+        return NULL;
+    if (!s->lf)
+        s->lf = calloc(1, sizeof(*s->lf));
+    return s->lf;
+}
+
 static void http_note_request_line(struct http_session *s, const struct http1_request *req)
 {
+    struct http_log_fields *lf = http_log_fields(s);
+    if (!lf)
+        return;
     size_t m = req->method_len < HTTP_LOG_REQ_MAX - 1 ? req->method_len : HTTP_LOG_REQ_MAX - 1;
-    memcpy(s->req_line, req->method_name, m);
-    s->req_line[m] = ' ';
+    memcpy(lf->req_line, req->method_name, m);
+    lf->req_line[m] = ' ';
     size_t n = HTTP_LOG_REQ_MAX - m - 1;
     if (req->target_len < n)
         n = req->target_len;
-    memcpy(s->req_line + m + 1, req->target, n);
-    s->req_line_len = (uint8_t)(m + 1 + n);
-    s->srv_name[0] = '\0';
+    memcpy(lf->req_line + m + 1, req->target, n);
+    lf->req_line_len = (uint8_t)(m + 1 + n);
+    lf->srv_name[0] = '\0';
 }
 
 static void http_start_request(struct http_session *s, const struct http1_request *req,
@@ -404,8 +422,7 @@ static void http_start_request(struct http_session *s, const struct http1_reques
      * connection whose frontend went away serves this one and closes. */
     bool gone = !worker_conn_follow(s->w, &s->base);
     s->be = s->base.fe->backend;
-    if (s->w->alog)
-        http_note_request_line(s, req);
+    http_note_request_line(s, req);
     t->req_http10 = req->minor_version == 0;
     t->req_is_head = req->method == HTTP1_METHOD_HEAD;
     t->req_idempotent = method_is_idempotent(req->method);
@@ -480,8 +497,10 @@ static bool http_step_head(struct http_session *s)
     if (!s->t.head_bytes) {
         s->t.head_bytes = true;
         s->t.t_start = http_now(s);
-        s->req_line_len = 0; /* a head that fails to parse logs as "-" */
-        s->srv_name[0] = '\0';
+        if (s->lf) { /* a head that fails to parse logs as "-" */
+            s->lf->req_line_len = 0;
+            s->lf->srv_name[0] = '\0';
+        }
     }
     if (!http_head_worth_parsing(s)) {
         if (s->client.rd_eof)

@@ -87,6 +87,14 @@ struct http_txn {
     struct server *tried[HTTP_MAX_TRIED];
 };
 
+/* What the access log line needs beyond the transaction, kept out of the session: an idle
+ * connection (most of them) should not carry 200 bytes for a log that may be off. */
+struct http_log_fields {
+    uint8_t req_line_len;
+    char req_line[HTTP_LOG_REQ_MAX];
+    char srv_name[SERVER_NAME_MAX];
+};
+
 struct http_session {
     struct conn_base base;
     struct worker *w;
@@ -103,18 +111,17 @@ struct http_session {
     uint8_t state;         /* enum http_state */
     uint8_t ip_len;
     uint8_t ip_text_len;
-    uint8_t req_line_len;
     uint16_t port;                  /* client port, for the access log */
     uint8_t ip[16];                 /* client address bytes: the source_ip hash key */
     char ip_text[INET6_ADDRSTRLEN]; /* for X-Forwarded-For */
     uint64_t last_io;               /* inactivity timeouts compare against this */
     struct http_txn t;
-    /* Access log only (filled when it is on). */
-    char req_line[HTTP_LOG_REQ_MAX];
-    char srv_name[SERVER_NAME_MAX];
+    struct http_log_fields *lf; /* access log only: allocated while the log is on */
 };
 
 /* http_proxy.c */
+/* s->lf when the access log is on (allocated on first use), else NULL (also without memory). */
+struct http_log_fields *http_log_fields(struct http_session *s);
 void http_set_state(struct http_session *s, enum http_state st, uint64_t timeout_ns);
 void http_reply(struct http_session *s, int status, const char *detail);
 void http_close(struct http_session *s);

@@ -626,6 +626,23 @@ def test_sigusr1_reopens_the_access_log(env, tmp_path):
     assert "/first" not in log.read_text()
 
 
+def test_access_log_line_names_the_request_and_the_server(env, tmp_path):
+    """Each line carries the request line and the server it went to; a head that does not
+    parse logs "-" for both (and no field of the request before it leaks into it)."""
+    a = env.backend("a")
+    log = tmp_path / "access.log"
+    f = start(env, proxy_config(free_port(), [srv(a)], top={"access_log": {"path": str(log)}}))
+    c = Client(f.port)
+    assert c.request("GET", "/logged?x=1").status == 200
+    c.sock.sendall(b"GET /bad HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
+    assert c.read_response().status == 400
+    c.close()
+    assert wait_until(lambda: log.exists() and log.read_text().count("\n") >= 2, 5)
+    first, second = log.read_text().splitlines()[:2]
+    assert ' web app/a "GET /logged?x=1 HTTP/1.1" 200 ' in first, first
+    assert ' web app/- "- HTTP/1.1" 400 ' in second, second
+
+
 def test_systemd_notify_protocol(env, tmp_path):
     a = env.backend("a")
     path = str(tmp_path / "notify.sock")
