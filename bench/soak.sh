@@ -152,23 +152,11 @@ backend_setup() { # backend_setup N: its directory, config and 64 KiB file
         -e "s|@PAD@|$(printf 'x%.0s' $(seq 78))|g" # a 100-byte body
 }
 
-# wait_http URL PID: 0 once URL answers 200, 1 if PID died or 10 s passed.
-wait_http() {
-    local i code
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$2" 2>/dev/null || return 1
-        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$1" || true)
-        [ "$code" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 backend_start() { # backend_start N
     local n=$1 d="$T/b$1"
     nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >>"$d/out.log" 2>&1 &
     BPID[n]=$!
-    if ! wait_http "http://127.0.0.1:${BPORT[$n]}/health" "${BPID[$n]}"; then
+    if ! bench_wait_http "http://127.0.0.1:${BPORT[$n]}/health" "${BPID[$n]}"; then
         bench_log "backend $n did not answer on port ${BPORT[$n]}:"
         tail -n 5 "$d/out.log" "$d/error.log" >&2 2>/dev/null || true
         return 1
@@ -336,8 +324,8 @@ fulcrum_render "$T/fulcrum-B.yaml" "$STRATEGY_B" 1
 cp "$T/fulcrum-A.yaml" "$T/fulcrum.yaml"
 "$FULCRUM_BIN" run "$T/fulcrum.yaml" >"$T/fulcrum.log" 2>&1 &
 FULCRUM_PID=$!
-if ! wait_http "http://127.0.0.1:$FE_PORT/small" "$FULCRUM_PID" ||
-    ! wait_http "$ADMIN/api/backends" "$FULCRUM_PID"; then
+if ! bench_wait_http "http://127.0.0.1:$FE_PORT/small" "$FULCRUM_PID" ||
+    ! bench_wait_http "$ADMIN/api/backends" "$FULCRUM_PID"; then
     bench_log "fulcrum did not start:"
     tail -n 20 "$T/fulcrum.log" >&2
     exit 1

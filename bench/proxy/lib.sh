@@ -82,12 +82,14 @@ bench_render() {
         -e "s|@PAD@|$(printf 'x%.0s' $(seq 75))|g" "$1" >"$2"
 }
 
-# bench_wait_http PORT PID: 0 once GET / answers 200, 1 if PID died or 10 s passed.
+# bench_wait_http PORT|URL PID: 0 once the URL (a bare PORT: http://127.0.0.1:PORT/)
+# answers 200, 1 if PID died or 10 s passed.
 bench_wait_http() {
-    local i code
+    local i code url=$1
+    [[ $url == http* ]] || url="http://127.0.0.1:$1/"
     for ((i = 0; i < 100; i++)); do
         kill -0 "$2" 2>/dev/null || return 1
-        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$1/" || true)
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" || true)
         [ "$code" = 200 ] && return 0
         sleep 0.1
     done
