@@ -46,13 +46,20 @@ static void http_upstream_event(struct upstream_conn *c, unsigned events)
     http_pump(c->owner);
 }
 
-/* Reuse any idle connection for requests that are safe to resend; a non-idempotent one
- * only gets a connection idle for a short while, which the server is unlikely to be
- * closing at this very moment (its keep-alive timeout is longer), and checked for a FIN
- * first (a server that stops closes its idle connections at once). */
+/*
+ * Reuse any idle connection for requests that are safe to resend. A non-idempotent one
+ * (HAProxy's "http-reuse safe"): the first request of a client connection always gets a
+ * new server connection, since if a reused one failed the client could not retry it;
+ * a later one gets only a connection idle for a short while, which the server is
+ * unlikely to be closing at this very moment (its keep-alive timeout is longer), checked
+ * for a FIN first (a server that stops closes its idle connections at once) - and if it
+ * fails anyway, http_upstream_failed_early hands the retry to the client.
+ */
 static uint64_t http_reuse_limit(const struct http_session *s)
 {
-    return s->t.req_idempotent ? UINT64_MAX : HTTP_FRESH_NS;
+    if (s->t.req_idempotent)
+        return UINT64_MAX;
+    return s->answered ? HTTP_FRESH_NS : 0;
 }
 
 /*
@@ -188,6 +195,15 @@ void http_upstream_failed_early(struct http_session *s, int err)
     log_warn("backend %s: server %s (%s): connection failed before the response: %s", cfg->name,
              s->server->name, s->server->address, err ? strerror(-err) : "closed");
     http_finish_server(s, SERVER_FAILURE);
+    if (reused && !resend && s->answered) {
+        /* Most likely the keep-alive race: the server closed the idle connection as our
+         * request arrived, unread. We may not resend it, but the client may: to it, this
+         * looks like its kept-alive connection closing, which clients retry, exactly as
+         * if it talked to the server itself. A 502 would end the request for good. */
+        s->t.note = "server closed a reused connection; client left to retry";
+        http_close(s);
+        return;
+    }
     struct server *srv;
     if (!resend || t->attempts > cfg->retries || !(srv = http_pick(s))) {
         http_reply(s, 502, "the server closed the connection without responding");

@@ -205,6 +205,7 @@ void http_txn_complete(struct http_session *s)
     }
     http_finish_server(s, SERVER_SUCCESS);
     http_log(s, NULL);
+    s->answered = true;
     if (s->t.close_after || w->draining) {
         http_begin_close(s);
         return;

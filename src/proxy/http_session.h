@@ -112,6 +112,8 @@ struct http_session {
     uint8_t ip_len;
     uint8_t ip_text_len;
     uint16_t port;                  /* client port, for the access log */
+    bool answered;                  /* a response completed: the client sees a kept-alive
+                                     * connection and retries on its own if it closes */
     uint8_t ip[16];                 /* client address bytes: the source_ip hash key */
     char ip_text[INET6_ADDRSTRLEN]; /* for X-Forwarded-For */
     uint64_t last_io;               /* inactivity timeouts compare against this */

@@ -124,6 +124,42 @@ def test_post_is_not_retried_once_it_may_have_reached_a_server(env):
     assert len(posts) == 1, "the POST was sent %d times: %r" % (len(posts), posts)
 
 
+def test_a_connections_first_post_gets_a_new_server_connection(env):
+    """http-reuse safe: if a reused server connection failed under a client connection's
+    first request, the client could not retry it; so that request never reuses one."""
+    a = env.backend("a")
+    f = env.proxy([a])
+    with Client(f.port) as c:
+        assert c.request("GET", "/warm").status == 200  # leaves an idle server connection
+        assert c.request("POST", "/second", body=b"x").status == 200  # may reuse it
+    with Client(f.port) as c:
+        assert c.request("POST", "/first", body=b"x").status == 200
+    conn = {r["target"]: r["conn"] for r in a.requests()}
+    assert conn["/second"] == conn["/warm"], conn
+    assert conn["/first"] != conn["/warm"], "a first POST reused a server connection: %r" % conn
+
+
+def test_post_on_a_reused_connection_the_server_drops_is_left_to_the_client(env):
+    """The keep-alive race: the server closes a reused connection under a later POST
+    without answering. fulcrum must not resend it, and a 502 would end it for good: the
+    client connection closes without an answer, as a kept-alive connection does, which
+    clients retry. A GET in the same place is resent by fulcrum itself."""
+    a = env.backend("a")
+    f = env.proxy([a], backend={"retries": 0})
+    with Client(f.port) as c:
+        assert c.request("GET", "/warm").status == 200
+        c.send(build_request("POST", "/drop?mode=close-after-request", [("Content-Length", "1")])
+               + b"x")
+        with pytest.raises(ConnClosed):
+            c.read_response()
+    posts = [r for r in a.requests() if r["method"] == "POST"]
+    assert len(posts) == 1, posts  # sent once, never resent by fulcrum
+    with Client(f.port) as c:
+        assert c.request("GET", "/warm2").status == 200
+        r = c.request("GET", "/drop2?mode=close-after-request")
+        assert r.status == 502  # one server, no retries left: the resend met the same fate
+
+
 @pytest.mark.parametrize("kind", ["cl-te", "garbage", "bad-status", "space-colon", "bad-cl"])
 def test_malformed_response_head_gives_502(env, kind):
     a = env.backend("a")
