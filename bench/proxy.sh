@@ -29,12 +29,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=proxy/lib.sh
 . "$here/proxy/lib.sh"
 
-if [ -z "${BENCH_SKIP_DEPS:-}" ]; then
-    "$BENCH_REPO/scripts/deps.sh" haproxy nginx wrk >&2
-fi
-for tool in haproxy nginx wrk curl python3 ss; do
-    command -v "$tool" >/dev/null || { bench_log "$tool not found"; exit 1; }
-done
+bench_need haproxy nginx wrk -- haproxy nginx wrk curl python3 ss
 
 bench_init
 bench_start_backends

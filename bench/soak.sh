@@ -84,12 +84,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/proxy/lib.sh"
 SOAK_DIR="$here/soak"
 
-if [ -z "${BENCH_SKIP_DEPS:-}" ]; then
-    "$BENCH_REPO/scripts/deps.sh" nginx wrk >&2
-fi
-for tool in nginx wrk curl python3 ss timeout; do
-    command -v "$tool" >/dev/null || { bench_log "$tool not found"; exit 1; }
-done
+bench_need nginx wrk -- nginx wrk curl python3 ss timeout
 [ -x "$FULCRUM_BIN" ] || { bench_log "$FULCRUM_BIN not found: run make first"; exit 1; }
 
 BPORT=("" $((SOAK_PORT_BASE + 1)) $((SOAK_PORT_BASE + 2)) $((SOAK_PORT_BASE + 3)) \

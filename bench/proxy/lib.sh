@@ -1,4 +1,4 @@
-# lib.sh -- shared by bench/proxy.sh and bench/idle.sh: ports, config rendering, starting
+# lib.sh -- shared by bench/proxy.sh, bench/idle.sh and bench/soak.sh: ports, config rendering, starting
 # and stopping the backends and the three proxies, every wait bounded. Source it; not a
 # program. Everything it starts is recorded in BENCH_PIDS and stopped by bench_cleanup.
 # shellcheck shell=bash disable=SC2034  # variables here are used by the sourcing scripts
@@ -18,6 +18,20 @@ FULCRUM_BIN="${FULCRUM_BIN:-$BENCH_REPO/build/fulcrum}"
 BENCH_MAXCONN="${BENCH_MAXCONN:-4096}"
 BENCH_PIDS=()
 BENCH_TMP=""
+
+# bench_need PACKAGES -- TOOLS: installs the Debian PACKAGES (unless BENCH_SKIP_DEPS is set),
+# then exits with a message if any of TOOLS is missing.
+bench_need() {
+    local pkgs=() tool
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do pkgs+=("$1"); shift; done
+    shift
+    if [ -z "${BENCH_SKIP_DEPS:-}" ]; then
+        "$BENCH_REPO/scripts/deps.sh" "${pkgs[@]}" >&2
+    fi
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { bench_log "$tool not found"; exit 1; }
+    done
+}
 
 # CPU pinning (BENCH_PIN=1, on two or more CPUs): the proxy under test gets CPU 1 and the
 # load (wrk, backends) CPU 0. Off by default: on a machine shared with other work, pinning
